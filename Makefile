@@ -1,0 +1,51 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: demo test unit integration lint bench kafka-up kafka-down clean venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "handoff needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+demo: venv
+	deploy/scripts/ensure-system.sh
+	$(BIN)/handoff demo
+
+test: venv
+	deploy/scripts/ensure-system.sh --with-postgres
+	$(BIN)/pytest
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+integration: venv
+	deploy/scripts/ensure-system.sh --with-postgres
+	$(BIN)/pytest tests/integration
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: venv
+	deploy/scripts/ensure-system.sh
+	$(BIN)/python -m bench.router_throughput
+
+kafka-up: venv
+	$(BIN)/handoff kafka up
+
+kafka-down: venv
+	$(BIN)/handoff kafka down
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

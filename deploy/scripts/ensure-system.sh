@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what handoff's tests and demo need from Debian's packages when it is
+# missing: Java 17+ and Maven (to fetch and run Apache Kafka's jars) and the
+# PostgreSQL server binaries (the suite runs its own throwaway cluster).
+set -euo pipefail
+
+need=()
+command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need+=(maven)
+if [ "${1:-}" = "--with-postgres" ] && [ -z "${HANDOFF_TEST_DATABASE_URL:-}" ] \
+   && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${HANDOFF_PG_BINDIR:-}" ]; then
+  need+=(postgresql)
+fi
+[ ${#need[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  sudo_cmd=(sudo)
+else
+  sudo_cmd=()
+fi
+echo "installing from Debian's packages: ${need[*]}"
+"${sudo_cmd[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"
+# The Debian package starts a cluster on 5432; the suite uses its own, so leave
+# the system one alone.

@@ -1,0 +1,1 @@
+"""handoff's wire contracts: topic names and the CloudEvents they carry."""

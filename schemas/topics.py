@@ -1,0 +1,27 @@
+"""Every Kafka topic handoff uses. No service spells a topic name itself."""
+
+from __future__ import annotations
+
+import re
+
+INGEST_SUPPORT = "handoff.ingest.support"
+ROUTED = "handoff.routed"
+FEEDBACK = "handoff.feedback"
+SLA = "handoff.sla"
+DLQ = "handoff.dlq"
+
+TEAM_PREFIX = "handoff.team."
+FIXED = (INGEST_SUPPORT, ROUTED, FEEDBACK, SLA, DLQ)
+
+_TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def team_topic(team: str) -> str:
+    """The topic a team's tracker consumes: ``handoff.team.<team>``."""
+    if not _TEAM_NAME.fullmatch(team):
+        raise ValueError(f"team name {team!r} must be lowercase letters, digits and '-'")
+    return TEAM_PREFIX + team
+
+
+def is_valid_team(team: str) -> bool:
+    return _TEAM_NAME.fullmatch(team) is not None

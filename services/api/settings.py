@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.config import ServiceSettings
+
+
+class ApiSettings(ServiceSettings):
+    database_url: str = "sqlite:///var/handoff.db"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_projector: bool = True
+    api_consumer_group: str = "handoff-api-projector"
+    api_page_size_max: int = Field(default=500, gt=0)

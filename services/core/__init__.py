@@ -1,0 +1,1 @@
+"""The domain: standard library only, no I/O, no clock, no environment."""

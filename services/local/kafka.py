@@ -1,0 +1,236 @@
+"""Run a single-node Apache Kafka (KRaft, broker+controller) on 127.0.0.1.
+
+The broker is Apache Kafka's own jars, resolved from Maven Central by
+``deploy/kafka/pom.xml`` into a cache outside the work tree. Nothing here is
+used when ``HANDOFF_KAFKA_BOOTSTRAP`` points at an existing cluster.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+KAFKA_VERSION = "4.4.0"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
+
+
+class LocalKafkaError(RuntimeError):
+    """The local broker could not be fetched, started or reached."""
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("HANDOFF_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "handoff"
+    )
+    return Path(base)
+
+
+def ensure_jars(version: str = KAFKA_VERSION) -> Path:
+    """Resolve the broker's classpath with Maven once; return the jar folder."""
+    libs = cache_dir() / f"kafka-{version}" / "libs"
+    done = libs / ".complete"
+    if done.exists():
+        return libs
+    if shutil.which("mvn") is None:
+        raise LocalKafkaError("Maven (mvn) is needed to fetch Apache Kafka's jars; install it")
+    libs.mkdir(parents=True, exist_ok=True)
+    print(f"fetching Apache Kafka {version} jars from Maven Central into {libs} ...", flush=True)
+    cmd = [
+        "mvn", "-q", "-B", "-f", str(DEPLOY_DIR / "pom.xml"),
+        "dependency:copy-dependencies", "-DincludeScope=runtime",
+        f"-Dkafka.version={version}", f"-DoutputDirectory={libs}",
+    ]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise LocalKafkaError(f"mvn failed to fetch Kafka {version}:\n{result.stdout[-4000:]}")
+    done.write_text(version)
+    return libs
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LocalKafka:
+    """One broker's state folder and ports. Its files say whether it runs."""
+
+    home: Path
+    port: int = 9092
+    controller_port: int = 9093
+    partitions: int = 4
+    version: str = KAFKA_VERSION
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "broker.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def up(self, timeout: float = 90.0) -> str:
+        """Start the broker unless it runs already; wait until it answers."""
+        if self.is_running():
+            wait_for_broker(self.bootstrap, timeout)
+            return self.bootstrap
+        libs = ensure_jars(self.version)
+        self.home.mkdir(parents=True, exist_ok=True)
+        props = self._write_properties()
+        java = _java()
+        classpath = f"{libs}/*"
+        if not (self.home / "data" / "meta.properties").exists():
+            self._format(java, classpath, props)
+        log = self.log_file.open("ab")
+        proc = subprocess.Popen(
+            [
+                java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
+                "-cp", classpath, "kafka.Kafka", str(props),
+            ],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        self.pid_file.write_text(str(proc.pid))
+        try:
+            wait_for_broker(self.bootstrap, timeout, proc)
+        except LocalKafkaError:
+            self.down()
+            raise
+        return self.bootstrap
+
+    def down(self, timeout: float = 30.0) -> bool:
+        """Stop the broker by its PID; return whether one was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.2)
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def _write_properties(self) -> Path:
+        path = self.home / "server.properties"
+        path.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
+                    f"CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={self.home / 'data'}",
+                    f"num.partitions={self.partitions}",
+                    "default.replication.factor=1",
+                    "min.insync.replicas=1",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=8",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "log.retention.hours=24",
+                    "log.segment.bytes=67108864",
+                    "",
+                ]
+            )
+        )
+        return path
+
+    def _format(self, java: str, classpath: str, props: Path) -> None:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cmd = [
+            java, f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
+            "-cp", classpath, "kafka.tools.StorageTool", "format",
+            "-t", cluster_id, "-c", str(props), "--ignore-formatted",
+        ]  # fmt: skip
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise LocalKafkaError(f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}")
+
+
+def wait_for_broker(
+    bootstrap: str, timeout: float, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Block until the broker answers a metadata request, or raise."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise LocalKafkaError(f"broker exited with code {proc.returncode}; see its log")
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+            try:
+                admin.list_topics()
+                return
+            finally:
+                admin.close()
+        except (KafkaError, OSError) as exc:
+            last = exc
+            time.sleep(0.5)
+    raise LocalKafkaError(f"broker at {bootstrap} did not answer within {timeout:.0f}s: {last}")
+
+
+def _java() -> str:
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if not java:
+        raise LocalKafkaError("Java 17+ is needed to run the local Kafka broker")
+    return java
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.config import ServiceSettings
+
+
+class RouterSettings(ServiceSettings):
+    router_rules_file: Path = Path("deploy/config/rules.yaml")
+    router_app_id: str = "handoff-router"
+    router_web_host: str = "127.0.0.1"
+    router_web_port: int = 6066
+    router_data_dir: Path = Path("var/router")

@@ -118,12 +118,17 @@ def demo(
     tickets: int = typer.Option(300, min=1, help="Sample tickets to post."),
     resolve_share: float = typer.Option(0.6, min=0.0, max=1.0, help="Share the teams answer."),
     exit_after_summary: bool = typer.Option(False, help="Stop everything after the summary."),
+    summary_json: Path | None = typer.Option(None, help="Also write the summary to this file."),
 ) -> None:
     """Run Kafka, the three services and sample traffic; print a summary. Ctrl-C stops all."""
     from services.demo import run_demo
 
-    sys.exit(run_demo(ServiceSettings(), tickets, resolve_share, exit_after_summary))
+    sys.exit(run_demo(ServiceSettings(), tickets, resolve_share, exit_after_summary, summary_json))
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,346 @@
+"""``handoff demo``: the whole platform on local defaults, with sample traffic.
+
+Starts (or reuses) the local Kafka broker, the router, ingest and API services
+as child processes, posts realistic tickets, lets the owning teams answer a
+share of them, and prints what happened as the API reports it. Ctrl-C stops
+every process it started, by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.api.settings import ApiSettings
+from services.config import ServiceSettings
+from services.ingest.settings import IngestSettings
+from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError
+from services.router.settings import RouterSettings
+from services.traffic import ANSWERS, sample_tickets
+
+DEMO_HOME = Path("var/demo")
+
+
+class DemoError(RuntimeError):
+    """The demo could not bring the platform up or see the traffic through."""
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class Platform:
+    """The processes the demo started; stopped in reverse order."""
+
+    children: list[Child] = field(default_factory=list)
+    broker: LocalKafka | None = None
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            _terminate(child.proc)
+        self.children.clear()
+        if self.broker is not None:
+            self.broker.down()
+            self.broker = None
+
+
+def run_demo(
+    settings: ServiceSettings,
+    tickets: int,
+    resolve_share: float,
+    exit_after_summary: bool,
+    summary_json: Path | None = None,
+) -> int:
+    platform = Platform()
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        bootstrap = _kafka(platform)
+        env = _environment(bootstrap)
+        urls = _start_services(platform, env)
+        summary = _traffic(urls, tickets, resolve_share)
+        _print_summary(summary, urls, platform)
+        if summary_json is not None:
+            summary_json.write_text(json.dumps(summary, ensure_ascii=False, indent=2))
+        if not exit_after_summary:
+            print("\nThe platform keeps running; Ctrl-C stops everything the demo started.")
+            _watch(platform)
+        return 0 if summary["consistent"] else 1
+    except (DemoError, LocalKafkaError) as exc:
+        print(f"\ndemo failed: {exc}", file=sys.stderr)
+        for child in platform.children:
+            print(f"  {child.name} log: {child.log}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...")
+        return 130
+    finally:
+        platform.stop()
+        print("stopped everything the demo started")
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _kafka(platform: Platform) -> str:
+    if external := os.environ.get("HANDOFF_KAFKA_BOOTSTRAP"):
+        print(f"Kafka: using {external} (HANDOFF_KAFKA_BOOTSTRAP)")
+        return external
+    broker = LocalKafka(home=Path("var/kafka"))
+    if broker.is_running():
+        print(f"Kafka: reusing the local broker at {broker.bootstrap}")
+        return broker.up()
+    print(f"Kafka: starting Apache Kafka {KAFKA_VERSION} on {broker.bootstrap} ...", flush=True)
+    address = broker.up(timeout=120)
+    platform.broker = broker
+    return address
+
+
+def _environment(bootstrap: str) -> dict[str, str]:
+    DEMO_HOME.mkdir(parents=True, exist_ok=True)
+    db = DEMO_HOME / "handoff.db"
+    for stale in (db, db.with_suffix(".db-wal"), db.with_suffix(".db-shm")):
+        stale.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env["HANDOFF_KAFKA_BOOTSTRAP"] = bootstrap
+    env.setdefault("HANDOFF_DATABASE_URL", f"sqlite:///{db}")
+    return env
+
+
+def _start_services(platform: Platform, env: dict[str, str]) -> dict[str, str]:
+    from services.kafka_admin import ensure_handoff_topics
+    from services.router.rules_file import read_rules
+
+    router = RouterSettings()
+    ensure_handoff_topics(
+        env["HANDOFF_KAFKA_BOOTSTRAP"],
+        read_rules(router.router_rules_file).teams,
+        router.topic_partitions,
+    )
+    ingest, api = IngestSettings(), ApiSettings()
+    urls = {
+        "ingest": f"http://{ingest.ingest_host}:{ingest.ingest_port}",
+        "api": f"http://{api.api_host}:{api.api_port}",
+        "router": f"http://{router.router_web_host}:{router.router_web_port}",
+    }
+    logs = DEMO_HOME / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for name in ("api", "router", "ingest"):
+        platform.children.append(_spawn(name, env, logs / f"{name}.log"))
+    for name, url in urls.items():
+        _wait_healthy(name, url + "/healthz", platform)
+    return urls
+
+
+def _spawn(name: str, env: dict[str, str], log: Path) -> Child:
+    out = log.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", name],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    print(f"{name}: started (pid {proc.pid}, log {log})")
+    return Child(name, proc, log)
+
+
+def _wait_healthy(name: str, url: str, platform: Platform, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in platform.children:
+            if child.proc.poll() is not None:
+                tail = child.log.read_text(errors="replace")[-2000:]
+                raise DemoError(f"{child.name} exited with {child.proc.returncode}:\n{tail}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise DemoError(f"{name} was not healthy at {url} within {timeout:.0f}s")
+
+
+def _traffic(urls: dict[str, str], count: int, resolve_share: float) -> dict[str, Any]:
+    run = time.strftime("%Y%m%d%H%M%S")
+    samples = sample_tickets(count, seed=int(run), prefix=f"DEMO-{run}")
+    with httpx.Client(timeout=30) as client:
+        accepted = _post_tickets(client, urls["ingest"], [s.body for s in samples])
+        rejected = _post_invalid(client, urls["ingest"])
+        teams = _wait_for_tasks(client, urls["api"], accepted)
+        resolved = _answer(client, urls["api"], teams, resolve_share, samples)
+        teams = _get(client, f"{urls['api']}/v1/teams")["teams"]
+        latency = _get(client, f"{urls['api']}/v1/stats/feedback-latency")
+    in_api = sum(t["open"] + t["resolved"] for t in teams)
+    return {
+        "tickets_posted": count,
+        "tickets_accepted": accepted,
+        "invalid_rejected": rejected,
+        "tasks_in_api": in_api,
+        "resolved_by_demo": resolved,
+        "teams": teams,
+        "feedback_latency": latency,
+        "consistent": in_api == accepted and latency["overall"]["count"] == resolved,
+    }
+
+
+def _post_tickets(client: httpx.Client, ingest: str, bodies: list[dict[str, Any]]) -> int:
+    url = f"{ingest}/v1/sources/support/tickets"
+    done = 0
+    accepted = 0
+    start = time.monotonic()
+
+    def post(body: dict[str, Any]) -> bool:
+        response = client.post(url, json=body)
+        if response.status_code != 202:
+            print(f"\n  ticket {body['ticket_id']}: {response.status_code} {response.text[:200]}")
+        return response.status_code == 202
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for ok in pool.map(post, bodies):
+            done += 1
+            accepted += ok
+            _progress("posting tickets", done, len(bodies), start)
+    print()
+    return accepted
+
+
+def _post_invalid(client: httpx.Client, ingest: str) -> int:
+    """A few malformed webhooks, to show they are refused with the reason."""
+    bad = [
+        {"subject": "no requester"},
+        {"subject": "x", "requester_email": "not-an-address"},
+        {"subject": "x", "requester_email": "a@acme.com", "priority": "critical"},
+    ]
+    rejected = 0
+    for body in bad:
+        response = client.post(f"{ingest}/v1/sources/support/tickets", json=body)
+        if response.status_code == 422:
+            rejected += 1
+    first = client.post(f"{ingest}/v1/sources/support/tickets", json=bad[0]).json()
+    print(f"invalid tickets refused with 422: {rejected} (e.g. {json.dumps(first, ensure_ascii=False)[:160]})")
+    return rejected
+
+
+def _wait_for_tasks(
+    client: httpx.Client, api: str, expected: int, timeout: float = 120.0
+) -> list[dict[str, Any]]:
+    start = time.monotonic()
+    while True:
+        teams: list[dict[str, Any]] = _get(client, f"{api}/v1/teams")["teams"]
+        seen = sum(t["open"] + t["resolved"] for t in teams)
+        _progress("routed into team queues", seen, expected, start)
+        if seen >= expected:
+            print()
+            return teams
+        if time.monotonic() - start > timeout:
+            print()
+            raise DemoError(f"only {seen} of {expected} tickets reached the API in {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def _answer(
+    client: httpx.Client,
+    api: str,
+    teams: list[dict[str, Any]],
+    share: float,
+    samples: list[Any],
+) -> int:
+    """The owning teams answer a share of their queue."""
+    rng = random.Random(len(samples))
+    language = {s.body["subject"]: s.language for s in samples}
+    chosen = []
+    for team in teams:
+        tasks = _get(client, f"{api}/v1/teams/{team['team']}/tasks?state=open&limit=500")["tasks"]
+        chosen += [t for t in tasks if rng.random() < share]
+    start = time.monotonic()
+    for n, task in enumerate(chosen, 1):
+        message = ANSWERS[language.get(task["subject"], "en")]
+        response = client.post(f"{api}/v1/tasks/{task['task_id']}/resolve", json={"message": message})
+        if response.status_code != 200:
+            raise DemoError(f"resolving {task['task_id']}: {response.status_code} {response.text}")
+        _progress("teams answering", n, len(chosen), start)
+    print()
+    return len(chosen)
+
+
+def _get(client: httpx.Client, url: str) -> Any:
+    response = client.get(url)
+    if response.status_code != 200:
+        raise DemoError(f"GET {url}: {response.status_code} {response.text[:300]}")
+    return response.json()
+
+
+def _progress(what: str, done: int, total: int, start: float) -> None:
+    elapsed = max(time.monotonic() - start, 1e-6)
+    rate = done / elapsed
+    eta = (total - done) / rate if rate else 0.0
+    print(f"\r{what}: {done}/{total}  {rate:6.0f}/s  eta {eta:4.0f}s", end="", flush=True)
+
+
+def _print_summary(summary: dict[str, Any], urls: dict[str, str], platform: Platform) -> None:
+    fmt: Callable[[float | None], str] = lambda v: "-" if v is None else f"{v:.2f}s"  # noqa: E731
+    overall = summary["feedback_latency"]["overall"]
+    per_team = summary["feedback_latency"]["teams"]
+    print("\n== handoff demo summary ==")
+    print(
+        f"tickets in: {summary['tickets_accepted']} accepted of {summary['tickets_posted']} posted, "
+        f"{summary['invalid_rejected']} invalid refused (422)"
+    )
+    print(f"{'team':<18}{'open':>6}{'resolved':>10}{'p50':>9}{'p90':>9}{'p99':>9}")
+    for team in summary["teams"]:
+        lat = per_team.get(team["team"], {})
+        print(
+            f"{team['team']:<18}{team['open']:>6}{team['resolved']:>10}"
+            f"{fmt(lat.get('p50_s')):>9}{fmt(lat.get('p90_s')):>9}{fmt(lat.get('p99_s')):>9}"
+        )
+    print(
+        f"feedback latency (ticket raised -> answer sent back), {overall['count']} answered: "
+        f"p50 {fmt(overall['p50_s'])}, p90 {fmt(overall['p90_s'])}, p99 {fmt(overall['p99_s'])}"
+    )
+    if not summary["consistent"]:
+        print(
+            f"WARNING: the API holds {summary['tasks_in_api']} tasks for "
+            f"{summary['tickets_accepted']} accepted tickets"
+        )
+    print("\nURLs:")
+    print(f"  ingest   {urls['ingest']}/docs   (POST /v1/sources/support/tickets)")
+    print(f"  api      {urls['api']}/docs      (GET /v1/teams/<team>/tasks, /v1/stats/feedback-latency)")
+    print(f"  metrics  {urls['ingest']}/metrics  {urls['api']}/metrics  {urls['router']}/metrics")
+    print(f"  logs     {DEMO_HOME / 'logs'}/")
+
+
+def _watch(platform: Platform) -> None:
+    while True:
+        for child in platform.children:
+            if child.proc.poll() is not None:
+                raise DemoError(f"{child.name} exited with {child.proc.returncode}")
+        time.sleep(1)
+
+
+def _terminate(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,0 +1,142 @@
+"""A ticket goes from the webhook to its team's queue, and its answer comes back.
+
+Every part is real: the services run as processes, talk HTTP, Kafka 4.4.0 and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from schemas import topics
+from schemas.events import CloudEvent, derived_id
+from tests.processes import Platform, platform_env, read_topic, running_platform, wait_for
+
+
+@pytest.fixture(scope="module")
+def platform(
+    kafka_bootstrap: str, postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Platform]:
+    from tests.conftest import _fresh_postgres_database
+
+    home = tmp_path_factory.mktemp("e2e")
+    database = _fresh_postgres_database(postgres_server_url)
+    url = next(database)
+    try:
+        with running_platform(platform_env(kafka_bootstrap, url, home), home) as running:
+            yield running
+    finally:
+        database.close()
+
+
+def post_ticket(platform: Platform, **fields: object) -> httpx.Response:
+    return httpx.post(f"{platform.ingest.url}/v1/sources/support/tickets", json=fields, timeout=30)
+
+
+def team_tasks(platform: Platform, team: str) -> list[dict[str, object]]:
+    response = httpx.get(f"{platform.api.url}/v1/teams/{team}/tasks?state=all&limit=500")
+    assert response.status_code == 200, response.text
+    tasks: list[dict[str, object]] = response.json()["tasks"]
+    return tasks
+
+
+def test_ticket_is_routed_resolved_and_its_latency_measured(platform: Platform) -> None:
+    ticket_id = f"ZD-{uuid.uuid4().hex[:8]}"
+    created = datetime.now(UTC) - timedelta(seconds=30)
+    subject = "請求書の画面が分かりにくい"
+    response = post_ticket(
+        platform,
+        ticket_id=ticket_id,
+        subject=subject,
+        description="<p>支払い方法の変更ボタンが見つかりません</p>",
+        requester_email="taro@example.co.jp",
+        priority="urgent",
+        component="billing-ui",
+        created_at=created.isoformat(),
+    )
+    assert response.status_code == 202, response.text
+    event_id = response.json()["id"]
+    task_id = derived_id("task", event_id)
+
+    def routed() -> dict[str, object] | None:
+        return next((t for t in team_tasks(platform, "billing") if t["task_id"] == task_id), None)
+
+    task = wait_for("the ticket in billing's queue", routed)
+    assert task["subject"] == subject
+    assert task["state"] == "open"
+    assert task["account"] == "example.co.jp"
+    due = datetime.fromisoformat(str(task["sla_due"]))
+    assert due == created + timedelta(hours=1)
+
+    answer = "修正をリリースしました"
+    resolved = httpx.post(
+        f"{platform.api.url}/v1/tasks/{task_id}/resolve", json={"message": answer}, timeout=30
+    )
+    assert resolved.status_code == 200, resolved.text
+    answered_at = datetime.now(UTC)
+
+    def feedback_for_task(records: list[object]) -> bool:
+        return any(json.loads(r.value)["data"]["task_id"] == task_id for r in records)  # type: ignore[attr-defined]
+
+    records = read_topic(platform.env["HANDOFF_KAFKA_BOOTSTRAP"], topics.FEEDBACK, feedback_for_task)
+    event = next(
+        CloudEvent.from_bytes(r.value)
+        for r in records
+        if json.loads(r.value)["data"]["task_id"] == task_id
+    )
+    assert event.type == "task.feedback"
+    assert event.data["message"] == answer
+    assert event.data["source_event_id"] == event_id
+    assert records[0].key is not None
+
+    stats = httpx.get(f"{platform.api.url}/v1/stats/feedback-latency").json()
+    billing = stats["teams"]["billing"]
+    assert billing["count"] == 1
+    # Latency runs from the ticket's own creation time to the answer: at least
+    # the 30 s the ticket waited before it was posted, at most until we checked.
+    assert 30 <= billing["p50_s"] <= (answered_at - created).total_seconds() + 1
+
+    again = httpx.post(
+        f"{platform.api.url}/v1/tasks/{task_id}/resolve", json={"message": "again"}, timeout=30
+    )
+    assert again.status_code == 409
+    assert "resolved" in again.text
+
+
+def test_the_same_ticket_posted_twice_is_one_task(platform: Platform) -> None:
+    ticket_id = f"ZD-{uuid.uuid4().hex[:8]}"
+    body = {
+        "ticket_id": ticket_id,
+        "subject": "ログインできません",
+        "requester_email": "hanako@sakura-shoji.jp",
+        "priority": "high",
+        "component": "login",
+    }
+    first, second = post_ticket(platform, **body), post_ticket(platform, **body)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    task_id = derived_id("task", first.json()["id"])
+
+    # A third, different ticket to the same team proves the queue moved past both
+    # copies before we count.
+    marker = post_ticket(platform, **{**body, "ticket_id": ticket_id + "-next"})
+    marker_task = derived_id("task", marker.json()["id"])
+    wait_for(
+        "the marker ticket in identity's queue",
+        lambda: any(t["task_id"] == marker_task for t in team_tasks(platform, "identity")),
+    )
+    ours = [t for t in team_tasks(platform, "identity") if t["task_id"] == task_id]
+    assert len(ours) == 1
+
+
+def test_invalid_ticket_is_refused_with_the_field_named(platform: Platform) -> None:
+    response = post_ticket(platform, subject="x", requester_email="nobody", priority="urgent")
+    assert response.status_code == 422
+    assert "requester_email" in response.text

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
-    BeforeValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -32,7 +32,10 @@ HANDOFF_NS = uuid.UUID("6f1c1d2e-5b7a-4c8e-9a43-3f0e2b9d7c11")
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$"
+    ),
 ]
 
 
@@ -57,7 +60,10 @@ class _Model(BaseModel):
 class SupportTicket(_Model):
     """A ticket as a support tool raises it (``POST /v1/sources/support/tickets``)."""
 
-    ticket_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)] | None = Field(
+    ticket_id: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+        | None
+    ) = Field(
         default=None,
         description="The helpdesk's own id. Given, it makes the event id deterministic, "
         "so a retried webhook is one task.",
@@ -66,9 +72,12 @@ class SupportTicket(_Model):
     description: LongText = ""
     requester_email: EmailStr
     priority: Priority = Priority.NORMAL
-    component: Component | None = Field(default=None, description="Product component, e.g. billing-ui")
+    component: Component | None = Field(
+        default=None, description="Product component, e.g. billing-ui"
+    )
     created_at: AwareDatetime | None = Field(
-        default=None, description="When the customer raised it; defaults to the time ingest received it."
+        default=None,
+        description="When the customer raised it; defaults to the time ingest received it.",
     )
 
 
@@ -132,7 +141,13 @@ def derived_id(*parts: str) -> str:
 
 
 def envelope(
-    *, type_: str, source: str, data: BaseModel, time: datetime, event_id: str, subject: str | None = None
+    *,
+    type_: str,
+    source: str,
+    data: BaseModel,
+    time: datetime,
+    event_id: str,
+    subject: str | None = None,
 ) -> CloudEvent:
     return CloudEvent(
         id=event_id,

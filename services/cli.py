@@ -11,7 +11,9 @@ from services.config import ServiceSettings
 from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broker (KRaft, one node).")
+kafka_app = typer.Typer(
+    no_args_is_help=True, help="The local Apache Kafka broker (KRaft, one node)."
+)
 app.add_typer(kafka_app, name="kafka")
 
 LOCAL_KAFKA_HOME = Path("var/kafka")
@@ -66,12 +68,14 @@ def kafka_status() -> None:
 def create_topics() -> None:
     """Create handoff's topics (and one per team in the rules) if missing."""
     from services.kafka_admin import ensure_handoff_topics
-    from services.router.settings import RouterSettings
     from services.router.rules_file import read_rules
+    from services.router.settings import RouterSettings
 
     settings = RouterSettings()
     rules = read_rules(settings.router_rules_file)
-    created = ensure_handoff_topics(settings.kafka_bootstrap, rules.teams, settings.topic_partitions)
+    created = ensure_handoff_topics(
+        settings.kafka_bootstrap, rules.teams, settings.topic_partitions
+    )
     typer.echo(f"created: {', '.join(created) or 'nothing (all exist)'}")
 
 

@@ -235,7 +235,10 @@ def _post_invalid(client: httpx.Client, ingest: str) -> int:
         if response.status_code == 422:
             rejected += 1
     first = client.post(f"{ingest}/v1/sources/support/tickets", json=bad[0]).json()
-    print(f"invalid tickets refused with 422: {rejected} (e.g. {json.dumps(first, ensure_ascii=False)[:160]})")
+    print(
+        f"invalid tickets refused with 422: {rejected} "
+        f"(e.g. {json.dumps(first, ensure_ascii=False)[:160]})"
+    )
     return rejected
 
 
@@ -273,7 +276,9 @@ def _answer(
     start = time.monotonic()
     for n, task in enumerate(chosen, 1):
         message = ANSWERS[language.get(task["subject"], "en")]
-        response = client.post(f"{api}/v1/tasks/{task['task_id']}/resolve", json={"message": message})
+        response = client.post(
+            f"{api}/v1/tasks/{task['task_id']}/resolve", json={"message": message}
+        )
         if response.status_code != 200:
             raise DemoError(f"resolving {task['task_id']}: {response.status_code} {response.text}")
         _progress("teams answering", n, len(chosen), start)
@@ -301,7 +306,8 @@ def _print_summary(summary: dict[str, Any], urls: dict[str, str], platform: Plat
     per_team = summary["feedback_latency"]["teams"]
     print("\n== handoff demo summary ==")
     print(
-        f"tickets in: {summary['tickets_accepted']} accepted of {summary['tickets_posted']} posted, "
+        f"tickets in: {summary['tickets_accepted']} accepted "
+        f"of {summary['tickets_posted']} posted, "
         f"{summary['invalid_rejected']} invalid refused (422)"
     )
     print(f"{'team':<18}{'open':>6}{'resolved':>10}{'p50':>9}{'p90':>9}{'p99':>9}")
@@ -322,7 +328,8 @@ def _print_summary(summary: dict[str, Any], urls: dict[str, str], platform: Plat
         )
     print("\nURLs:")
     print(f"  ingest   {urls['ingest']}/docs   (POST /v1/sources/support/tickets)")
-    print(f"  api      {urls['api']}/docs      (GET /v1/teams/<team>/tasks, /v1/stats/feedback-latency)")
+    print(f"  api      {urls['api']}/docs      (GET /v1/teams/<team>/tasks)")
+    print(f"  latency  {urls['api']}/v1/stats/feedback-latency")
     print(f"  metrics  {urls['ingest']}/metrics  {urls['api']}/metrics  {urls['router']}/metrics")
     print(f"  logs     {DEMO_HOME / 'logs'}/")
 

@@ -8,20 +8,45 @@ from typing import Any
 
 # (component, subject, description, language)
 _TEMPLATES: tuple[tuple[str | None, str, str, str], ...] = (
-    ("billing-ui", "請求書の画面が分かりにくい", "<p>支払い方法の変更ボタンが見つかりません。</p>", "ja"),
-    ("billing-ui", "The invoice screen is confusing", "Where do I change the billing address?", "en"),
+    (
+        "billing-ui",
+        "請求書の画面が分かりにくい",
+        "<p>支払い方法の変更ボタンが見つかりません。</p>",
+        "ja",
+    ),
+    (
+        "billing-ui",
+        "The invoice screen is confusing",
+        "Where do I change the billing address?",
+        "en",
+    ),
     ("invoices", "Invoice PDF shows the wrong tax rate", "VAT 19% instead of 7% on line 3.", "en"),
     ("invoices", "請求書のPDFに会社名が表示されない", "先月から社名欄が空欄です。", "ja"),
-    ("payments", "Card payment declined twice", "Customer retried with two cards, both declined.", "en"),
+    (
+        "payments",
+        "Card payment declined twice",
+        "Customer retried with two cards, both declined.",
+        "en",
+    ),
     ("login", "ログインできません", "パスワードをリセットしてもエラーになります。", "ja"),
     ("login", "Locked out after password reset", "Reset link expires immediately.", "en"),
-    ("sso", "SAML SSO fails for new users", "IdP-initiated login returns 403 for new accounts.", "en"),
+    (
+        "sso",
+        "SAML SSO fails for new users",
+        "IdP-initiated login returns 403 for new accounts.",
+        "en",
+    ),
     ("mobile-app", "アプリが起動直後に落ちる", "iOS 18 で起動するとすぐに終了します。", "ja"),
     ("mobile-app", "Push notifications stopped", "No notifications since the last update.", "en"),
     ("api", "API returns 500 on /orders", "Intermittent 500s when paging past 1000 orders.", "en"),
     ("webhooks", "Webhooks arrive twice", "Each order.created webhook is delivered twice.", "en"),
     ("reports", "月次レポートの数値が合わない", "ダッシュボードとCSVで売上が一致しません。", "ja"),
-    ("reports", "Export to CSV is empty", "The export finishes but the file has only headers.", "en"),
+    (
+        "reports",
+        "Export to CSV is empty",
+        "The export finishes but the file has only headers.",
+        "en",
+    ),
     (None, "How do I add a colleague?", "I cannot find where to invite users.", "en"),
     (None, "契約内容を確認したい", "現在のプランと更新日を教えてください。", "ja"),
 )

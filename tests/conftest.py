@@ -8,15 +8,14 @@ fails with the reason. ``HANDOFF_TEST_KAFKA_BOOTSTRAP`` and
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from services.local.kafka import LocalKafka, free_port
 from services.local.postgres import LocalPostgres
+from tests.databases import fresh_postgres_database
 
 INTEGRATION_DIR = Path(__file__).parent / "integration"
 
@@ -56,32 +55,16 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database of each kind: a SQLite file, a fresh PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'handoff.db'}"
         return
     server_url = request.getfixturevalue("postgres_server_url")
-    yield from _fresh_postgres_database(server_url)
+    yield from fresh_postgres_database(server_url)
 
 
 @pytest.fixture
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """An empty PostgreSQL database (for tests that run on PostgreSQL only)."""
-    yield from _fresh_postgres_database(postgres_server_url)
-
-
-def _fresh_postgres_database(server_url: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\''))
-    url = sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from fresh_postgres_database(postgres_server_url)

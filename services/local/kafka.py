@@ -186,7 +186,9 @@ class LocalKafka:
         ]  # fmt: skip
         result = subprocess.run(cmd, capture_output=True, text=True)
         if result.returncode != 0:
-            raise LocalKafkaError(f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}")
+            raise LocalKafkaError(
+                f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}"
+            )
 
 
 def wait_for_broker(

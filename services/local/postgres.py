@@ -87,7 +87,7 @@ class LocalPostgres:
             probe = subprocess.run(
                 [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
                  "-d", "postgres", "-tAc",
-                 f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],
+                 f"SELECT 1 FROM pg_database WHERE datname = '{self.database}'"],  # noqa: S608 our own name
                 capture_output=True, text=True,
             )  # fmt: skip
             if probe.returncode == 0:

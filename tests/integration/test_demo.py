@@ -66,5 +66,7 @@ def test_demo_summary_matches_what_the_api_stored(own_broker: str, tmp_path: Pat
     reported = {t["team"]: {"open": t["open"], "resolved": t["resolved"]} for t in summary["teams"]}
     assert reported == stored
     resolved = sum(t["resolved"] for t in reported.values())
-    assert resolved == summary["resolved_by_demo"] == summary["feedback_latency"]["overall"]["count"]
+    assert (
+        resolved == summary["resolved_by_demo"] == summary["feedback_latency"]["overall"]["count"]
+    )
     assert len(reported) >= 4  # sample traffic reaches several teams

@@ -10,13 +10,13 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
 from schemas import topics
 from schemas.events import CloudEvent, derived_id
+from tests.databases import fresh_postgres_database
 from tests.processes import Platform, platform_env, read_topic, running_platform, wait_for
 
 
@@ -24,10 +24,8 @@ from tests.processes import Platform, platform_env, read_topic, running_platform
 def platform(
     kafka_bootstrap: str, postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Platform]:
-    from tests.conftest import _fresh_postgres_database
-
     home = tmp_path_factory.mktemp("e2e")
-    database = _fresh_postgres_database(postgres_server_url)
+    database = fresh_postgres_database(postgres_server_url)
     url = next(database)
     try:
         with running_platform(platform_env(kafka_bootstrap, url, home), home) as running:
@@ -85,7 +83,9 @@ def test_ticket_is_routed_resolved_and_its_latency_measured(platform: Platform) 
     def feedback_for_task(records: list[object]) -> bool:
         return any(json.loads(r.value)["data"]["task_id"] == task_id for r in records)  # type: ignore[attr-defined]
 
-    records = read_topic(platform.env["HANDOFF_KAFKA_BOOTSTRAP"], topics.FEEDBACK, feedback_for_task)
+    records = read_topic(
+        platform.env["HANDOFF_KAFKA_BOOTSTRAP"], topics.FEEDBACK, feedback_for_task
+    )
     event = next(
         CloudEvent.from_bytes(r.value)
         for r in records

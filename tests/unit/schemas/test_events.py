@@ -68,7 +68,8 @@ def test_derived_ids_are_stable_and_distinct() -> None:
 
 
 @pytest.mark.parametrize(
-    ("team", "ok"), [("billing", True), ("support-l2", True), ("Billing", False), ("a b", False), ("", False)]
+    ("team", "ok"),
+    [("billing", True), ("support-l2", True), ("Billing", False), ("a b", False), ("", False)],
 )
 def test_team_topic(team: str, ok: bool) -> None:
     if ok:

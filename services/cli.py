@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from services.config import ServiceSettings
-from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError
+from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, default_local_kafka
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 kafka_app = typer.Typer(
@@ -16,11 +16,9 @@ kafka_app = typer.Typer(
 )
 app.add_typer(kafka_app, name="kafka")
 
-LOCAL_KAFKA_HOME = Path("var/kafka")
-
 
 def local_kafka() -> LocalKafka:
-    return LocalKafka(home=LOCAL_KAFKA_HOME)
+    return default_local_kafka()
 
 
 def _external_bootstrap() -> str | None:

@@ -26,7 +26,7 @@ import httpx
 from services.api.settings import ApiSettings
 from services.config import ServiceSettings
 from services.ingest.settings import IngestSettings
-from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError
+from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, default_local_kafka
 from services.router.settings import RouterSettings
 from services.traffic import ANSWERS, sample_tickets
 
@@ -102,7 +102,7 @@ def _kafka(platform: Platform) -> str:
     if external := os.environ.get("HANDOFF_KAFKA_BOOTSTRAP"):
         print(f"Kafka: using {external} (HANDOFF_KAFKA_BOOTSTRAP)")
         return external
-    broker = LocalKafka(home=Path("var/kafka"))
+    broker = default_local_kafka()
     if broker.is_running():
         print(f"Kafka: reusing the local broker at {broker.bootstrap}")
         return broker.up()

@@ -191,6 +191,17 @@ class LocalKafka:
             )
 
 
+def default_local_kafka() -> LocalKafka:
+    """The broker `handoff kafka up` and `handoff demo` run: ``var/kafka`` on :9092.
+
+    ``HANDOFF_LOCAL_KAFKA_HOME`` and ``HANDOFF_LOCAL_KAFKA_PORT`` move it (the
+    controller listens on the next port).
+    """
+    port = int(os.environ.get("HANDOFF_LOCAL_KAFKA_PORT", "9092"))
+    home = Path(os.environ.get("HANDOFF_LOCAL_KAFKA_HOME", "var/kafka"))
+    return LocalKafka(home=home, port=port, controller_port=port + 1)
+
+
 def wait_for_broker(
     bootstrap: str, timeout: float, proc: subprocess.Popen[bytes] | None = None
 ) -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KAFKA_VERSION = "4.4.0"
+# Brokers this process started, by PID: kept so they are reaped, not leaked.
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
 
@@ -110,16 +112,17 @@ class LocalKafka:
         classpath = f"{libs}/*"
         if not (self.home / "data" / "meta.properties").exists():
             self._format(java, classpath, props)
-        log = self.log_file.open("ab")
-        proc = subprocess.Popen(
-            [
-                java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-                f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
-                "-cp", classpath, "kafka.Kafka", str(props),
-            ],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )  # fmt: skip
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                [
+                    java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                    f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
+                    "-cp", classpath, "kafka.Kafka", str(props),
+                ],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        _STARTED[proc.pid] = proc
         self.pid_file.write_text(str(proc.pid))
         try:
             wait_for_broker(self.bootstrap, timeout, proc)
@@ -140,6 +143,8 @@ class LocalKafka:
             time.sleep(0.2)
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
+        if (proc := _STARTED.pop(pid, None)) is not None:
+            proc.wait()
         self.pid_file.unlink(missing_ok=True)
         return True
 
@@ -211,9 +216,18 @@ def wait_for_broker(
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
+    host, _, port = bootstrap.rpartition(":")
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise LocalKafkaError(f"broker exited with code {proc.returncode}; see its log")
+        # A plain connect first: kafka-python backs off for seconds (and leaks a
+        # socket) on every refused connection while the JVM is still starting.
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+        except OSError as exc:
+            last = exc
+            time.sleep(0.2)
+            continue
         try:
             admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
             try:

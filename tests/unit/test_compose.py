@@ -1,0 +1,206 @@
+"""docker-compose.yml, deploy/Dockerfile and Prometheus agree with the code they run.
+
+Docker cannot run here, so this checks what can go wrong silently: a command
+the CLI does not have, a HANDOFF_* variable no settings class reads, a port
+that differs from the service's default, a scrape target that is not a service.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+from typer.main import get_command
+
+from services.api.settings import ApiSettings
+from services.cli import app as cli_app
+from services.ingest.settings import IngestSettings
+from services.router.settings import RouterSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+
+# The settings class each `handoff <command>` builds (see services/cli.py).
+SETTINGS_OF_COMMAND: dict[str, type[BaseSettings]] = {
+    "ingest": IngestSettings,
+    "router": RouterSettings,
+    "api": ApiSettings,
+    "topics": RouterSettings,
+}
+# The services that serve HTTP and the settings field holding their port.
+PORT_FIELDS = {"ingest": "ingest_port", "router": "router_web_port", "api": "api_port"}
+HOST_FIELDS = {"ingest": "ingest_host", "router": "router_web_host", "api": "api_host"}
+# Third-party images that bring their own command.
+IMAGES_WITH_COMMAND = ("apache/kafka:", "postgres:", "prom/prometheus:")
+
+
+def load(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, dict[str, Any]]:
+    compose = load(COMPOSE)
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
+
+
+def handoff_command(service: dict[str, Any]) -> str | None:
+    command = service.get("command")
+    if command is None:
+        return None
+    words = command.split() if isinstance(command, str) else list(command)
+    assert words[0] == "handoff", f"command {words} is not the handoff CLI"
+    assert len(words) == 2, f"command {words}: one subcommand, no arguments"
+    return str(words[1])
+
+
+def env_names(settings: type[BaseSettings]) -> set[str]:
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    return {f"{prefix}{name}".upper() for name in settings.model_fields}
+
+
+def environment(service: dict[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {str(k): str(v) for k, v in env.items()}
+
+
+def test_the_expected_services_are_there(services: dict[str, dict[str, Any]]) -> None:
+    assert {"kafka", "postgres", "topics", "ingest", "router", "api", "prometheus"} <= set(services)
+    assert services["kafka"]["image"] == "apache/kafka:4.4.0"
+    assert services["postgres"]["image"].startswith("postgres:16")
+
+
+def test_every_service_has_a_command(services: dict[str, dict[str, Any]]) -> None:
+    cli_commands = set(get_command(cli_app).commands)  # type: ignore[attr-defined]
+    for name, service in services.items():
+        if "command" in service:
+            command = handoff_command(service)
+            assert command in cli_commands, f"{name}: `handoff {command}` is not a CLI command"
+            assert command in SETTINGS_OF_COMMAND, f"{name}: which settings does {command} read?"
+            assert "build" in service, f"{name} runs handoff but does not build its image"
+            assert service["build"]["dockerfile"] == "deploy/Dockerfile"
+        else:
+            assert str(service.get("image", "")).startswith(IMAGES_WITH_COMMAND), name
+
+
+def test_every_handoff_variable_is_a_settings_field(services: dict[str, dict[str, Any]]) -> None:
+    checked = 0
+    for name, service in services.items():
+        command = handoff_command(service)
+        env = environment(service)
+        handoff_vars = {k for k in env if k.startswith("HANDOFF_")}
+        if command is None:
+            assert not handoff_vars, f"{name} is not a handoff service but sets {handoff_vars}"
+            continue
+        unknown = handoff_vars - env_names(SETTINGS_OF_COMMAND[command])
+        assert not unknown, f"{name}: no settings field reads {sorted(unknown)}"
+        checked += len(handoff_vars)
+    assert checked > 0
+
+
+def test_settings_accept_the_values_compose_gives(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for service in services.values():
+        if (command := handoff_command(service)) is None:
+            continue
+        with monkeypatch.context() as env:
+            for key, value in environment(service).items():
+                env.setenv(key, value)
+            settings = SETTINGS_OF_COMMAND[command]()
+        assert settings.kafka_bootstrap == "kafka:9092"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", sorted(PORT_FIELDS))
+def test_http_services_listen_on_all_interfaces_on_their_default_port(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    service = services[name]
+    settings = SETTINGS_OF_COMMAND[str(handoff_command(service))]
+    default_port = settings.model_fields[PORT_FIELDS[name]].default
+    assert environment(service)[f"HANDOFF_{HOST_FIELDS[name].upper()}"] == "0.0.0.0"
+    assert f"HANDOFF_{PORT_FIELDS[name].upper()}" not in environment(service)
+    assert service["ports"] == [f"{default_port}:{default_port}"]
+
+
+def test_default_ports_are_the_documented_ones() -> None:
+    assert IngestSettings.model_fields["ingest_port"].default == 8001
+    assert ApiSettings.model_fields["api_port"].default == 8000
+    assert RouterSettings.model_fields["router_web_port"].default == 6066
+
+
+def test_kafka_advertises_the_address_the_services_use(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    kafka = environment(services["kafka"])
+    assert "PLAINTEXT://kafka:9092" in kafka["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert kafka["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    for name, service in services.items():
+        if handoff_command(service) is not None:
+            assert environment(service)["HANDOFF_KAFKA_BOOTSTRAP"] == "kafka:9092", name
+
+
+def test_services_wait_for_the_topics_and_the_database(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assert services["topics"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    for name in PORT_FIELDS:
+        condition = services[name]["depends_on"]["topics"]["condition"]
+        assert condition == "service_completed_successfully", name
+    api_env = environment(services["api"])
+    assert api_env["HANDOFF_DATABASE_URL"].startswith("postgresql+psycopg://")
+    assert "@postgres:5432/" in api_env["HANDOFF_DATABASE_URL"]
+    assert services["api"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_prometheus_scrapes_exactly_the_three_services(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    config = load(PROMETHEUS)
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    }
+    expected = {
+        f"{name}:{SETTINGS_OF_COMMAND[str(handoff_command(services[name]))].model_fields[field].default}"
+        for name, field in PORT_FIELDS.items()
+    }
+    assert targets == expected
+    assert all(
+        job.get("metrics_path", "/metrics") == "/metrics" for job in config["scrape_configs"]
+    )
+    mounts = services["prometheus"]["volumes"]
+    assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts
+
+
+def test_files_mounted_from_the_repository_exist(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+
+
+def test_the_image_installs_the_package_with_what_it_needs() -> None:
+    dockerfile = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.MULTILINE)
+    assert re.search(r"^RUN pip install \.$", dockerfile, re.MULTILINE)
+    copied = re.findall(r"^COPY (.+) \S+$", dockerfile, re.MULTILINE)
+    sources = [src for line in copied for src in line.split()]
+    for source in sources:
+        assert (ROOT / source).exists(), f"the Dockerfile copies missing {source}"
+    assert {"pyproject.toml", "schemas", "services"} <= set(sources)
+    # the rules file the router and topics services are pointed at is in the image
+    assert "deploy/config" in sources
+    assert (ROOT / "deploy" / "config" / "rules.yaml").exists()

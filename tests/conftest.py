@@ -8,6 +8,8 @@ fails with the reason. ``HANDOFF_TEST_KAFKA_BOOTSTRAP`` and
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,11 +49,15 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     if given := os.environ.get("HANDOFF_TEST_DATABASE_URL"):
         yield given
         return
-    server = LocalPostgres(home=tmp_path_factory.mktemp("postgres"), port=free_port())
+    # Not under pytest's tmp folders: those are private to us, and as root the
+    # server runs as the `postgres` user, who must be able to reach its home.
+    home = Path(tempfile.mkdtemp(prefix="handoff-test-pg-"))
+    server = LocalPostgres(home=home, port=free_port())
     try:
         yield server.start()
     finally:
         server.stop()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,3 +12,6 @@ class ApiSettings(ServiceSettings):
     api_projector: bool = True
     api_consumer_group: str = "handoff-api-projector"
     api_page_size_max: int = Field(default=500, gt=0)
+    api_consumer_session_timeout_ms: int = Field(default=6000, ge=1000)
+    api_feedback_ack_timeout_s: float = Field(default=10.0, gt=0)
+    api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)

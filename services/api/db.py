@@ -1,0 +1,188 @@
+"""The API's database: the ``tasks`` table, engines, and Alembic migrations run from code.
+
+SQLite (the zero-setup default) and PostgreSQL are both first-class: every
+datetime goes through :class:`UtcDateTime`, so it comes back timezone-aware
+UTC on either, and inserts use each dialect's ``ON CONFLICT DO NOTHING``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal, cast
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+
+TaskState = Literal["open", "resolved"]
+OPEN: Final = "open"
+RESOLVED: Final = "resolved"
+
+# A task id must be usable in a URL path as is; derived ids (uuid5) always are.
+TASK_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+TASK_ID_RE: Final = re.compile(TASK_ID_PATTERN)
+
+NAMING_CONVENTION: Final = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """An aware datetime stored as UTC; read back aware UTC on every dialect.
+
+    SQLite keeps no offset, so the value is stored as naive UTC there (a fixed
+    format string, which also sorts correctly). Naive input is refused.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} (a timezone is required)")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Task(Base):
+    """One routed task, as a team sees it, and its answer once resolved."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        sa.CheckConstraint("state IN ('open', 'resolved')", name="state"),
+        sa.Index("ix_tasks_team_state_raised_at", "team", "state", "raised_at"),
+        sa.Index("ix_tasks_account", "account"),
+    )
+
+    task_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    source_event_id: Mapped[str] = mapped_column(sa.String(256), unique=True)
+    source: Mapped[str] = mapped_column(sa.String(512))
+    team: Mapped[str] = mapped_column(sa.String(64))
+    rule: Mapped[str] = mapped_column(sa.String(512))
+    account: Mapped[str] = mapped_column(sa.String(320))
+    priority: Mapped[str] = mapped_column(sa.String(16))
+    component: Mapped[str | None] = mapped_column(sa.String(64))
+    subject: Mapped[str] = mapped_column(sa.Text)
+    description: Mapped[str] = mapped_column(sa.Text)
+    requester_email: Mapped[str] = mapped_column(sa.String(320))
+    state: Mapped[str] = mapped_column(sa.String(16), default=OPEN)
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    routed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sla_due: Mapped[datetime] = mapped_column(UtcDateTime)
+    projected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    resolution: Mapped[str | None] = mapped_column(sa.Text)
+    feedback_latency_s: Mapped[float | None] = mapped_column(sa.Float)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+
+
+TASKS: Final = cast(sa.Table, Task.__table__)
+
+
+def string_limits() -> dict[str, int]:
+    """Column name -> the most characters it holds, for the bounded string columns."""
+    return {
+        column.name: column.type.length
+        for column in TASKS.columns
+        if isinstance(column.type, sa.String) and column.type.length is not None
+    }
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url``; a SQLite file gets its folder created, WAL and a busy timeout."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True, **kwargs)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed, connect_args={"timeout": 15.0}, **kwargs)
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def insert_task_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
+    """Insert ``row`` unless a task with its id (or source event) exists; True if inserted."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(TASKS).values(row).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(TASKS).values(row).on_conflict_do_nothing()
+    else:
+        raise NotImplementedError(f"database dialect {dialect!r} is not supported")
+    # RETURNING, not rowcount: drivers need not report a rowcount for INSERT.
+    return conn.execute(stmt.returning(TASKS.c.task_id)).first() is not None
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's config built in code: no alembic.ini and no reliance on the working directory."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply the migrations to ``url`` up to ``revision`` (the newest by default)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
+    finally:
+        engine.dispose()
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Undo migrations on ``url`` down to ``revision`` (``"base"``: an empty schema)."""
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), revision)
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> str | None:
+    """The revision ``url`` is at, or None before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()

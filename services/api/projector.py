@@ -1,0 +1,394 @@
+"""Kafka -> database: project ``task.routed`` events into the ``tasks`` table.
+
+Per message: decode and validate (pure: :func:`task_row`), insert if absent,
+commit the database transaction; per batch, THEN commit the Kafka offsets.
+What can never be projected goes to the dead-letter topic with the reason.
+When the database (or the dead-letter topic) is down nothing is committed:
+the consumer seeks back to the first unfinished message and retries with
+backoff, so the message is kept.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Protocol
+
+import sqlalchemy as sa
+from kafka import KafkaConsumer
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from pydantic import ValidationError
+
+from schemas import topics
+from schemas.dlq import DeadLetter
+from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted
+from services.api.clock import Clock, utc_now
+from services.api.db import OPEN, TASK_ID_RE, insert_task_if_absent, string_limits
+from services.api.errors import InvalidEventError
+from services.api.metrics import ApiMetrics
+from services.api.producer import AckedProducer, PublishError
+from services.core.errors import HandoffError
+
+log = logging.getLogger(__name__)
+
+SERVICE: Final = "api"
+INSERTED: Final = "inserted"
+DUPLICATE: Final = "duplicate"
+DEAD_LETTERED: Final = "dead_lettered"
+
+
+class ConsumedRecord(Protocol):
+    """What the projector reads from a Kafka record (kafka-python's ``ConsumerRecord``)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class DeadLetters(Protocol):
+    """Where unprojectable messages go; ``send`` returns once they are safely stored."""
+
+    def send(self, key: bytes | None, value: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class RetryLaterError(HandoffError):
+    """A part we depend on (database, dead-letter topic) failed: keep the message, retry."""
+
+    def __init__(self, part: str, cause: BaseException) -> None:
+        super().__init__(f"{part} unavailable: {cause}")
+        self.part = part
+
+
+# --- pure: bytes -> event -> row -------------------------------------------------------------
+
+
+def _validation_summary(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in error["loc"]) or "(message)"
+        parts.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def decode_event(value: bytes | None) -> CloudEvent:
+    """The CloudEvent in a message value, or :class:`InvalidEventError` saying why not."""
+    if value is None:
+        raise InvalidEventError("message has no value", "EmptyMessage")
+    try:
+        return CloudEvent.from_bytes(value)
+    except ValidationError as exc:
+        raise InvalidEventError(
+            f"not a CloudEvent: {_validation_summary(exc)}", "InvalidCloudEvent"
+        ) from exc
+
+
+def task_row(event: CloudEvent, *, projected_at: datetime) -> dict[str, Any]:
+    """The ``tasks`` row for a ``task.routed`` event, or :class:`InvalidEventError` why not."""
+    if event.type != TASK_ROUTED:
+        raise InvalidEventError(
+            f"event type {event.type!r} is not {TASK_ROUTED!r}", "UnexpectedEventType"
+        )
+    try:
+        routed = TaskRouted.model_validate(event.data)
+    except ValidationError as exc:
+        raise InvalidEventError(
+            f"invalid {TASK_ROUTED} data: {_validation_summary(exc)}", "InvalidTaskRouted"
+        ) from exc
+    row: dict[str, Any] = {
+        "task_id": routed.task_id,
+        "source_event_id": routed.source_event_id,
+        "source": routed.source,
+        "team": routed.team,
+        "rule": routed.rule,
+        "account": routed.account,
+        "priority": routed.priority.value,
+        "component": routed.component,
+        "subject": routed.subject,
+        "description": routed.description,
+        "requester_email": routed.requester_email,
+        "state": OPEN,
+        "raised_at": _utc(routed.raised_at, "raised_at"),
+        "routed_at": _utc(routed.routed_at, "routed_at"),
+        "sla_due": _utc(routed.sla_due, "sla_due"),
+        "projected_at": _utc(projected_at, "projected_at"),
+        "resolved_at": None,
+        "resolution": None,
+        "feedback_latency_s": None,
+        "version": 1,
+    }
+    _check_storable(row)
+    return row
+
+
+def _utc(value: datetime, field: str) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidEventError(f"data.{field}: out of range in UTC", "InvalidTaskRouted") from exc
+
+
+def _check_storable(row: Mapping[str, Any]) -> None:
+    """Refuse what the database would refuse, so it is dead-lettered rather than retried."""
+    if not TASK_ID_RE.fullmatch(row["task_id"]):
+        raise InvalidEventError(
+            "data.task_id: must be 1-128 letters, digits, '.', '_', ':' or '-'", "InvalidTaskRouted"
+        )
+    if not topics.is_valid_team(row["team"]):
+        raise InvalidEventError(
+            f"data.team: {row['team']!r} is not a team name "
+            "(lowercase letters, digits and '-', at most 63)",
+            "InvalidTaskRouted",
+        )
+    for name, limit in string_limits().items():
+        value = row.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            raise InvalidEventError(
+                f"data.{name}: longer than {limit} characters", "InvalidTaskRouted"
+            )
+    for name, value in row.items():
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise InvalidEventError(f"data.{name}: contains a NUL character", "InvalidTaskRouted")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidEventError(
+                f"data.{name}: not valid Unicode (lone surrogate)", "InvalidTaskRouted"
+            ) from None
+
+
+def dead_letter(
+    record: ConsumedRecord, *, reason: str, error_type: str, at: datetime, service: str = SERVICE
+) -> bytes:
+    """The dead letter (``schemas.dlq.DeadLetter``) for ``record``: reason, origin, bytes."""
+    return DeadLetter.from_raw(
+        reason=reason,
+        error_type=error_type,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        service=service,
+        at=at,
+    ).to_bytes()
+
+
+# --- adapters -------------------------------------------------------------------------------
+
+
+class KafkaDeadLetters:
+    """Dead letters on ``schemas.topics.DLQ``, acknowledged by the broker."""
+
+    def __init__(self, bootstrap: str, *, ack_timeout_s: float = 10.0) -> None:
+        self._producer = AckedProducer(
+            bootstrap, client_id="handoff-api-dlq", ack_timeout_s=ack_timeout_s
+        )
+
+    def send(self, key: bytes | None, value: bytes) -> None:
+        self._producer.send(topics.DLQ, key=key, value=value)
+
+    def close(self) -> None:
+        self._producer.close()
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    bootstrap: str
+    group_id: str
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 2000
+    poll_timeout_ms: int = 250
+    max_poll_records: int = 200
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 5.0
+    client_id: str = "handoff-api-projector"
+
+
+ConsumerFactory = Callable[[ProjectorConfig], KafkaConsumer]
+
+
+def kafka_consumer(config: ProjectorConfig) -> KafkaConsumer:
+    return KafkaConsumer(
+        topics.ROUTED,
+        bootstrap_servers=config.bootstrap,
+        group_id=config.group_id,
+        client_id=config.client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=config.session_timeout_ms,
+        heartbeat_interval_ms=config.heartbeat_interval_ms,
+        max_poll_records=config.max_poll_records,
+        bootstrap_timeout_ms=max(2000, config.session_timeout_ms),
+    )
+
+
+class Projector:
+    """Consumes ``handoff.routed`` on a background thread; ``stop()`` ends it cleanly."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        config: ProjectorConfig,
+        *,
+        metrics: ApiMetrics,
+        dead_letters: DeadLetters,
+        clock: Clock = utc_now,
+        consumer_factory: ConsumerFactory = kafka_consumer,
+    ) -> None:
+        self._engine = engine
+        self._config = config
+        self._metrics = metrics
+        self._dead_letters = dead_letters
+        self._clock = clock
+        self._consumer_factory = consumer_factory
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.processed: collections.Counter[str] = collections.Counter()
+        self.retries: collections.Counter[str] = collections.Counter()
+
+    # one message
+
+    def handle(self, record: ConsumedRecord) -> str:
+        """Project one record; the outcome, or :class:`RetryLaterError` to keep it for later."""
+        try:
+            row = task_row(decode_event(record.value), projected_at=self._clock())
+        except InvalidEventError as exc:
+            return self._dead_letter(record, exc.reason, exc.error_type)
+        try:
+            with self._engine.begin() as conn:
+                inserted = insert_task_if_absent(conn, row)
+        except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+            reason = f"the database refused the task: {str(exc.orig).strip()}"
+            return self._dead_letter(record, reason, type(exc.orig).__name__)
+        except sa.exc.SQLAlchemyError as exc:
+            raise RetryLaterError("database", exc) from exc
+        return self._count(INSERTED if inserted else DUPLICATE)
+
+    def _dead_letter(self, record: ConsumedRecord, reason: str, error_type: str) -> str:
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason
+        )
+        value = dead_letter(record, reason=reason, error_type=error_type, at=self._clock())
+        try:
+            self._dead_letters.send(record.key, value)
+        except PublishError as exc:
+            raise RetryLaterError("dead-letter topic", exc) from exc
+        return self._count(DEAD_LETTERED)
+
+    def _count(self, outcome: str) -> str:
+        self.processed[outcome] += 1
+        self._metrics.tasks_projected.labels(outcome=outcome).inc()
+        return outcome
+
+    # the loop
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("the projector runs already")
+        self._thread = threading.Thread(target=self.run, name="handoff-api-projector", daemon=True)
+        self._thread.start()
+
+    def is_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop consuming, close the Kafka clients, wait for the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("the projector thread did not stop within %.0f s", timeout)
+        self._dead_letters.close()
+
+    def run(self) -> None:
+        backoff = _Backoff(self._config.backoff_initial_s, self._config.backoff_max_s)
+        while not self._stop.is_set():
+            try:
+                consumer = self._consumer_factory(self._config)
+            except KafkaError as exc:
+                self._retry("broker", exc, backoff)
+                continue
+            try:
+                self._consume(consumer, backoff)
+            except Exception as exc:  # keep the thread alive: log, back off, reconnect
+                log.exception("the projector's consumer failed; reconnecting")
+                self._retry("broker", exc, backoff)
+            finally:
+                try:
+                    consumer.close(autocommit=False)
+                except Exception:
+                    log.warning("closing the projector's consumer failed", exc_info=True)
+
+    def _consume(self, consumer: KafkaConsumer, backoff: _Backoff) -> None:
+        while not self._stop.is_set():
+            batch = consumer.poll(timeout_ms=self._config.poll_timeout_ms)
+            done: dict[TopicPartition, OffsetAndMetadata] = {}
+            failure: RetryLaterError | None = None
+            for tp, records in batch.items():
+                for record in records:
+                    if failure is not None or self._stop.is_set():
+                        consumer.seek(tp, record.offset)  # keep it: fetched again next poll
+                        break
+                    try:
+                        self.handle(record)
+                    except RetryLaterError as exc:
+                        failure = exc
+                        consumer.seek(tp, record.offset)
+                        break
+                    done[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+            if done:
+                self._commit(consumer, done)
+            if failure is not None:
+                self._retry(failure.part, failure, backoff)
+            elif batch:
+                backoff.reset()
+
+    def _commit(
+        self, consumer: KafkaConsumer, offsets: dict[TopicPartition, OffsetAndMetadata]
+    ) -> None:
+        try:
+            consumer.commit(offsets)
+        except KafkaError:
+            # The rows are in the database; redelivery after a rebalance is harmless.
+            log.warning(
+                "committing offsets failed; the messages will be redelivered", exc_info=True
+            )
+
+    def _retry(self, part: str, exc: BaseException, backoff: _Backoff) -> None:
+        self.retries[part] += 1
+        self._metrics.projector_retries.labels(part=part).inc()
+        delay = backoff.next()
+        log.warning("projector: %s failed (%s); retrying in %.1f s", part, str(exc), delay)
+        self._stop.wait(delay)
+
+
+class _Backoff:
+    def __init__(self, initial: float, maximum: float) -> None:
+        self._initial = initial
+        self._maximum = maximum
+        self._current = initial
+
+    def next(self) -> float:
+        delay = self._current
+        self._current = min(self._maximum, self._current * 2)
+        return delay
+
+    def reset(self) -> None:
+        self._current = self._initial

@@ -1,0 +1,17 @@
+"""``handoff api``: migrate the database, then serve the API (and run the projector)."""
+
+from __future__ import annotations
+
+import uvicorn
+from prometheus_client import REGISTRY
+
+from services.api.app import create_app
+from services.api.db import upgrade
+from services.api.settings import ApiSettings
+
+
+def serve(settings: ApiSettings) -> None:
+    """Bring the schema to the newest migration, then serve until interrupted."""
+    upgrade(settings.database_url)
+    app = create_app(settings, registry=REGISTRY)
+    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")

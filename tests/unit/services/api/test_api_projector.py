@@ -1,0 +1,394 @@
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from schemas import topics
+from schemas.events import CloudEvent, derived_id
+from services.api.db import TASKS
+from services.api.errors import InvalidEventError
+from services.api.metrics import ApiMetrics
+from services.api.producer import PublishError
+from services.api.projector import (
+    DEAD_LETTERED,
+    DUPLICATE,
+    INSERTED,
+    Projector,
+    ProjectorConfig,
+    RetryLaterError,
+    dead_letter,
+    decode_event,
+    task_row,
+)
+
+AT = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+TP = TopicPartition(topics.ROUTED, 0)
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+def record(value: bytes | None, offset: int = 0, key: bytes | None = b"example.co.jp") -> Record:
+    return Record(topics.ROUTED, 0, offset, key, value)
+
+
+class FakeDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, dict[str, Any]]] = []
+        self.down = False
+        self.closed = False
+
+    def send(self, key: bytes | None, value: bytes) -> None:
+        if self.down:
+            raise PublishError(topics.DLQ, "broker down")
+        self.sent.append((key, json.loads(value)))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeConsumer:
+    """kafka-python's consumer, as far as the projector uses it: one partition, in memory."""
+
+    def __init__(self, values: list[bytes | None]) -> None:
+        self.records = [record(v, offset=i) for i, v in enumerate(values)]
+        self.position = 0
+        self.commits: list[int] = []
+        self.closed = False
+
+    def poll(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
+        if self.position >= len(self.records):
+            time.sleep(timeout_ms / 1000)
+            return {}
+        batch = self.records[self.position :]
+        self.position = len(self.records)
+        return {TP: batch}
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        assert tp == TP
+        self.position = offset
+
+    def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
+        self.commits.append(offsets[TP].offset)
+
+    def close(self, autocommit: bool = True) -> None:
+        assert autocommit is False
+        self.closed = True
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def dead_letters() -> FakeDeadLetters:
+    return FakeDeadLetters()
+
+
+MakeProjector = Callable[..., Projector]
+
+
+@pytest.fixture
+def make_projector(engine: sa.Engine, dead_letters: FakeDeadLetters) -> Iterator[MakeProjector]:
+    """Factory: a projector reading from ``consumer`` (a FakeConsumer); stopped at teardown."""
+    made: list[Projector] = []
+
+    def make(consumer: FakeConsumer | None = None) -> Projector:
+        projector = Projector(
+            engine,
+            ProjectorConfig(
+                bootstrap="unused:9092",
+                group_id="g",
+                poll_timeout_ms=10,
+                backoff_initial_s=0.01,
+                backoff_max_s=0.02,
+            ),
+            metrics=ApiMetrics(CollectorRegistry()),
+            dead_letters=dead_letters,
+            clock=lambda: AT,
+            consumer_factory=lambda _config: consumer or FakeConsumer([]),
+        )
+        made.append(projector)
+        return projector
+
+    yield make
+    for projector in made:
+        projector.stop()
+
+
+@pytest.fixture
+def projector(make_projector: MakeProjector) -> Projector:
+    return make_projector()
+
+
+@pytest.fixture
+def database_down(engine: sa.Engine) -> Iterator[threading.Event]:
+    """While set, every statement fails as if the database were unreachable."""
+    down = threading.Event()
+
+    def fail(*_: Any) -> None:
+        if down.is_set():
+            raise sa.exc.OperationalError("INSERT", {}, Exception("connection refused"))
+
+    sa.event.listen(engine, "before_cursor_execute", fail)
+    yield down
+    sa.event.remove(engine, "before_cursor_execute", fail)
+
+
+def rows(engine: sa.Engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(TASKS.c.task_id, TASKS.c.subject))]
+
+
+# --- the pure mapping --------------------------------------------------------------------------
+
+
+def test_task_row_maps_every_field_and_keeps_japanese(make_routed: Any) -> None:
+    event = make_routed("zd-1")
+    row = task_row(event, projected_at=AT)
+    assert row["task_id"] == derived_id("task", "zd-1")
+    assert row["source_event_id"] == "zd-1"
+    assert row["team"] == "billing-ui"
+    assert row["priority"] == "high"
+    assert row["subject"] == "請求書の画面が分かりにくい"
+    assert row["state"] == "open"
+    assert row["version"] == 1
+    assert row["projected_at"] == AT
+    assert row["resolved_at"] is None
+    assert row["feedback_latency_s"] is None
+    assert all(row[k].tzinfo is UTC for k in ("raised_at", "routed_at", "sla_due", "projected_at"))
+
+
+def test_task_row_converts_offsets_to_utc(make_routed: Any) -> None:
+    tokyo = datetime.fromisoformat("2025-03-03T18:00:00+09:00")
+    row = task_row(make_routed("zd-2", raised_at=tokyo), projected_at=AT)
+    assert row["raised_at"] == datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+    assert row["raised_at"].tzinfo is UTC
+
+
+def routed_event(**data_overrides: Any) -> CloudEvent:
+    data: dict[str, Any] = {
+        "task_id": "t-1",
+        "source_event_id": "e-1",
+        "source": "/zendesk",
+        "team": "billing-ui",
+        "rule": "component:billing-ui",
+        "account": "example.co.jp",
+        "priority": "normal",
+        "component": None,
+        "subject": "s",
+        "description": "",
+        "requester_email": "a@example.co.jp",
+        "raised_at": "2025-03-03T09:00:00Z",
+        "routed_at": "2025-03-03T09:00:01Z",
+        "sla_due": "2025-03-03T13:00:00Z",
+    }
+    data.update(data_overrides)
+    return CloudEvent(id="x", source="/test", type="task.routed", time=AT, data=data)
+
+
+@pytest.mark.parametrize(
+    ("event", "error_type", "reason"),
+    [
+        (
+            CloudEvent(id="x", source="/t", type="support.ticket", time=AT, data={}),
+            "UnexpectedEventType",
+            "'support.ticket' is not 'task.routed'",
+        ),
+        (routed_event(team=None), "InvalidTaskRouted", "team"),
+        (routed_event(priority="whenever"), "InvalidTaskRouted", "priority"),
+        (routed_event(raised_at="2025-03-03T09:00:00"), "InvalidTaskRouted", "raised_at"),
+        (routed_event(extra="field"), "InvalidTaskRouted", "extra"),
+        (routed_event(team="Billing UI"), "InvalidTaskRouted", "data.team"),
+        (routed_event(team="a" * 64), "InvalidTaskRouted", "data.team"),
+        (routed_event(task_id="../etc"), "InvalidTaskRouted", "data.task_id"),
+        (routed_event(task_id="t" * 129), "InvalidTaskRouted", "data.task_id"),
+        (routed_event(component="c" * 65), "InvalidTaskRouted", "data.component: longer than 64"),
+        (routed_event(subject="nul\x00byte"), "InvalidTaskRouted", "data.subject: contains a NUL"),
+        (routed_event(description="\ud800"), "InvalidTaskRouted", "data.description: not valid"),
+        (
+            routed_event(sla_due="9999-12-31T23:00:00-05:00"),
+            "InvalidTaskRouted",
+            "data.sla_due: out of range",
+        ),
+    ],
+)
+def test_task_row_refuses_what_cannot_be_a_task(
+    event: CloudEvent, error_type: str, reason: str
+) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        task_row(event, projected_at=AT)
+    assert caught.value.error_type == error_type
+    assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (None, "message has no value"),
+        (b"\xff\xfe not json", "not a CloudEvent: (message): Invalid JSON"),
+        (b"", "Invalid JSON"),
+        (b"[1, 2]", "not a CloudEvent"),
+        (b'{"id": "x"}', "source: Field required"),
+    ],
+)
+def test_decode_event_says_why_a_message_is_not_an_event(value: bytes | None, reason: str) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        decode_event(value)
+    assert reason in caught.value.reason
+
+
+def test_decode_event_reads_utf8_cloudevents(make_routed: Any) -> None:
+    event = make_routed("zd-3")
+    assert decode_event(event.to_bytes()) == event
+
+
+def test_dead_letter_carries_reason_origin_and_the_exact_bytes() -> None:
+    value = "壊".encode() + b"\xff{"  # not valid UTF-8
+    letter = json.loads(
+        dead_letter(record(value, offset=41, key=b"acme.com"), reason="bad", error_type="X", at=AT)
+    )
+    assert letter == {
+        "reason": "bad",
+        "error_type": "X",
+        "topic": topics.ROUTED,
+        "partition": 0,
+        "offset": 41,
+        "key": "acme.com",
+        "value": "壊\ufffd{",
+        "value_b64": base64.b64encode(value).decode(),
+        "service": "api",
+        "at": "2025-03-03T09:00:00Z",
+    }
+    assert base64.b64decode(letter["value_b64"]) == value
+
+
+def test_dead_letter_of_an_empty_message() -> None:
+    letter = json.loads(dead_letter(record(None, key=None), reason="r", error_type="E", at=AT))
+    assert letter["key"] is None
+    assert letter["value"] == ""
+    assert letter["value_b64"] == ""
+
+
+# --- one message --------------------------------------------------------------------------------
+
+
+def test_handle_inserts_once_then_counts_duplicates(
+    projector: Projector, engine: sa.Engine, make_routed: Any
+) -> None:
+    value = make_routed("zd-4").to_bytes()
+    assert projector.handle(record(value, 0)) == INSERTED
+    assert projector.handle(record(value, 1)) == DUPLICATE
+    assert rows(engine) == [(derived_id("task", "zd-4"), "請求書の画面が分かりにくい")]
+    assert projector.processed == {INSERTED: 1, DUPLICATE: 1}
+
+
+def test_handle_dead_letters_garbage_with_the_reason(
+    projector: Projector, dead_letters: FakeDeadLetters, engine: sa.Engine
+) -> None:
+    assert projector.handle(record(b"not json at all", 7)) == DEAD_LETTERED
+    [(key, letter)] = dead_letters.sent
+    assert key == b"example.co.jp"
+    assert letter["offset"] == 7
+    assert letter["error_type"] == "InvalidCloudEvent"
+    assert "Invalid JSON" in letter["reason"]
+    assert letter["value"] == "not json at all"
+    assert rows(engine) == []
+    assert projector.processed == {DEAD_LETTERED: 1}
+
+
+def test_handle_keeps_the_message_when_the_database_is_down(
+    projector: Projector, database_down: threading.Event, make_routed: Any
+) -> None:
+    database_down.set()
+    with pytest.raises(RetryLaterError) as caught:
+        projector.handle(record(make_routed("zd-5").to_bytes()))
+    assert caught.value.part == "database"
+    assert projector.processed == {}
+
+
+def test_handle_keeps_the_message_when_the_dead_letter_topic_is_down(
+    projector: Projector, dead_letters: FakeDeadLetters
+) -> None:
+    dead_letters.down = True
+    with pytest.raises(RetryLaterError) as caught:
+        projector.handle(record(b"garbage"))
+    assert caught.value.part == "dead-letter topic"
+    assert projector.processed == {}
+
+
+# --- the loop ------------------------------------------------------------------------------------
+
+
+def test_loop_commits_after_the_rows_and_dead_letters(
+    make_projector: MakeProjector,
+    dead_letters: FakeDeadLetters,
+    engine: sa.Engine,
+    make_routed: Any,
+) -> None:
+    first, second = make_routed("zd-6").to_bytes(), make_routed("zd-7").to_bytes()
+    consumer = FakeConsumer([first, b"garbage", first, second])
+    projector = make_projector(consumer)
+    projector.start()
+    try:
+        wait_for(lambda: consumer.commits[-1:] == [4])
+    finally:
+        projector.stop()
+    assert projector.processed == {INSERTED: 2, DUPLICATE: 1, DEAD_LETTERED: 1}
+    assert len(rows(engine)) == 2
+    assert len(dead_letters.sent) == 1
+    assert consumer.closed
+    assert dead_letters.closed
+    assert not projector.is_alive()
+
+
+def test_loop_commits_nothing_while_the_database_is_down_then_catches_up(
+    make_projector: MakeProjector,
+    database_down: threading.Event,
+    engine: sa.Engine,
+    make_routed: Any,
+) -> None:
+    consumer = FakeConsumer([make_routed("zd-8").to_bytes(), make_routed("zd-9").to_bytes()])
+    projector = make_projector(consumer)
+    database_down.set()
+    projector.start()
+    try:
+        wait_for(lambda: projector.retries["database"] >= 3)
+        assert consumer.commits == []
+        database_down.clear()
+        wait_for(lambda: consumer.commits[-1:] == [2])
+    finally:
+        projector.stop()
+    assert projector.processed == {INSERTED: 2}
+    assert {subject for _, subject in rows(engine)} == {"請求書の画面が分かりにくい"}
+    assert len(rows(engine)) == 2
+
+
+def test_stop_ends_an_idle_projector_quickly(projector: Projector) -> None:
+    projector.start()
+    assert projector.is_alive()
+    began = time.monotonic()
+    projector.stop()
+    assert not projector.is_alive()
+    assert time.monotonic() - began < 2.0

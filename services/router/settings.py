@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from services.config import ServiceSettings
 
@@ -11,3 +12,4 @@ class RouterSettings(ServiceSettings):
     router_web_host: str = "127.0.0.1"
     router_web_port: int = 6066
     router_data_dir: Path = Path("var/router")
+    router_log_level: Literal["crit", "error", "warn", "info", "debug"] = "info"

@@ -149,15 +149,15 @@ def _start_services(platform: Platform, env: dict[str, str]) -> dict[str, str]:
 
 
 def _spawn(name: str, env: dict[str, str], log: Path) -> Child:
-    out = log.open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", name],
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", name],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     print(f"{name}: started (pid {proc.pid}, log {log})")
     return Child(name, proc, log)
 

@@ -68,15 +68,16 @@ def running_platform(env: dict[str, str], home: Path) -> Iterator[Platform]:
     try:
         for name, port in ports.items():
             log = home / f"{name}.log"
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", name],
-                env=env,
-                cwd=home,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "services.cli", name],
+                    env=env,
+                    cwd=home,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             started.append(Service(name, f"http://127.0.0.1:{port}", proc, log))
         for service in started:
             wait_healthy(service)

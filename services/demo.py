@@ -69,6 +69,7 @@ def run_demo(
 ) -> int:
     platform = Platform()
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    summary: dict[str, Any] | None = None
     try:
         bootstrap = _kafka(platform)
         env = _environment(bootstrap)
@@ -88,7 +89,8 @@ def run_demo(
         return 1
     except KeyboardInterrupt:
         print("\nstopping ...")
-        return 130
+        # Ctrl-C after the summary is how the demo is meant to end.
+        return 0 if summary is not None and summary["consistent"] else 130
     finally:
         platform.stop()
         print("stopped everything the demo started")
@@ -328,7 +330,7 @@ def _print_summary(summary: dict[str, Any], urls: dict[str, str], platform: Plat
         )
     print("\nURLs:")
     print(f"  ingest   {urls['ingest']}/docs   (POST /v1/sources/support/tickets)")
-    print(f"  api      {urls['api']}/docs      (GET /v1/teams/<team>/tasks)")
+    print(f"  api      {urls['api']}/docs   (GET /v1/teams/<team>/tasks)")
     print(f"  latency  {urls['api']}/v1/stats/feedback-latency")
     print(f"  metrics  {urls['ingest']}/metrics  {urls['api']}/metrics  {urls['router']}/metrics")
     print(f"  logs     {DEMO_HOME / 'logs'}/")

@@ -183,7 +183,7 @@ class LocalKafka:
         return path
 
     def _format(self, java: str, classpath: str, props: Path) -> None:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        cluster_id = new_cluster_id()
         cmd = [
             java, f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
             "-cp", classpath, "kafka.tools.StorageTool", "format",
@@ -194,6 +194,18 @@ class LocalKafka:
             raise LocalKafkaError(
                 f"formatting KRaft storage failed:\n{result.stdout}{result.stderr}"
             )
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id: base64url of a random UUID, never starting with '-'.
+
+    The storage tool's argument parser reads a leading '-' as an option (as
+    Kafka's own ``Uuid.randomUuid`` knows, and avoids the same way).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def default_local_kafka() -> LocalKafka:

@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 
 INGEST_SUPPORT = "handoff.ingest.support"
+INGEST_SALES = "handoff.ingest.sales"
+INGEST_CAPACITY = "handoff.ingest.capacity"
 ROUTED = "handoff.routed"
 FEEDBACK = "handoff.feedback"
 SLA = "handoff.sla"
 DLQ = "handoff.dlq"
+RULES = "handoff.rules"  # compacted: the published rule set, one record per version
+
+RAW_PREFIX = "handoff.raw."  # tools that already speak Kafka write raw payloads here
 
 TEAM_PREFIX = "handoff.team."
-FIXED = (INGEST_SUPPORT, ROUTED, FEEDBACK, SLA, DLQ)
+FIXED = (INGEST_SUPPORT, INGEST_SALES, INGEST_CAPACITY, ROUTED, FEEDBACK, SLA, DLQ)
 
 _TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

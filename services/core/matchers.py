@@ -44,7 +44,7 @@ class Matcher:
         regex = None
         if op in (Op.REGEX, Op.NOT_REGEX):
             try:
-                regex = re.compile(f"^(?:{value})$")
+                regex = re.compile(f"(?:{value})")
             except re.error as exc:
                 raise ValueError(f"bad regex {value!r}: {exc}") from None
         return cls(name, op, value, regex)
@@ -56,7 +56,9 @@ class Matcher:
         if self.op is Op.NOT_EQUAL:
             return actual != self.value
         assert self._regex is not None
-        found = self._regex.match(actual) is not None
+        # fullmatch, not ^...$: '$' would also match before a trailing newline,
+        # which Alertmanager's anchored RE2 regexes do not.
+        found = self._regex.fullmatch(actual) is not None
         return found if self.op is Op.REGEX else not found
 
     def __str__(self) -> str:

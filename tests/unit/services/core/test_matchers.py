@@ -27,7 +27,7 @@ LABELS = {"type": "support.ticket", "priority": "urgent", "customer.tier": "gold
         (' priority = "urgent" ', True),
     ],
 )
-def test_matcher_semantics(text: str, matches: bool) -> None:
+def test_matcher_semantics_table(text: str, matches: bool) -> None:
     assert parse_matcher(text).matches(LABELS) is matches
 
 
@@ -77,3 +77,9 @@ def test_parse_matchers_names_the_place(doc: dict[str, object], where: str) -> N
     with pytest.raises(RuleError) as err:
         parse_matchers(doc, "route")
     assert err.value.where == where
+
+
+def test_anchoring_does_not_let_a_trailing_newline_through() -> None:
+    matcher = parse_matcher('priority=~"urgent"')
+    assert not matcher.matches({"priority": "urgent\n"})
+    assert parse_matcher('priority!~"urgent"').matches({"priority": "urgent\n"})

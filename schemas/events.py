@@ -107,14 +107,39 @@ class TaskRouted(_Model):
     sla_due: AwareDatetime
 
 
+class TaskState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    REASSIGNED = "reassigned"
+    REOPENED = "reopened"
+
+
+# Every change of a task travels on handoff.feedback as one of these types.
+# task.feedback is the answer itself (what goes back to the asker); the router's
+# SLA clocks stop on task.acknowledged (acknowledge clock) and on a resolved or
+# rejected task (both clocks).
+TASK_ACKNOWLEDGED = "task.acknowledged"
+TASK_IN_PROGRESS = "task.in_progress"
+TASK_RESOLVED = "task.resolved"
+TASK_REJECTED = "task.rejected"
+TASK_REASSIGNED = "task.reassigned"
+TASK_REOPENED = "task.reopened"
+TASK_COMMENTED = "task.commented"
+STOPS_ACKNOWLEDGE_CLOCK = frozenset({TASK_ACKNOWLEDGED, TASK_IN_PROGRESS})
+STOPS_ALL_CLOCKS = frozenset({TASK_RESOLVED, TASK_REJECTED, TASK_FEEDBACK})
+
+
 class TaskFeedback(_Model):
-    """The answer to a task, on its way back to whoever asked."""
+    """The answer to a task (or a change of its state), on its way back to whoever asked."""
 
     task_id: str
     source_event_id: str
     source: str
     team: str
-    status: Literal["resolved"] = "resolved"
+    status: TaskState = TaskState.RESOLVED
     message: LongText
     raised_at: AwareDatetime
     answered_at: AwareDatetime

@@ -14,7 +14,7 @@ behind the events before it; ``--rate`` below capacity shows per-event latency.
 
 Phases: ``baseline`` (aiokafka passthrough, same bytes out, acks=all, one ack
 awaited per message like the router), ``pipelined`` (the same, acks awaited per
-batch: the client's ceiling) and ``router`` (the real worker, ``handoff router``
+batch: the client's ceiling) and ``router`` (the real worker, ``handoff serve router``
 as a process, two acknowledged sends per event). The ratio is router/baseline.
 Never exits non-zero because of a number.
 """
@@ -259,7 +259,7 @@ def router_phase(bootstrap: str, events: Events, home: Path, rate: float) -> Pha
     )
     log = home / "router.log"
     backlog = _backlog(bootstrap, topics.INGEST_SUPPORT)
-    with process([sys.executable, "-m", "services.cli", "router"], env, log) as proc:
+    with process([sys.executable, "-m", "services.cli", "serve", "router"], env, log) as proc:
         wait_until("router", lambda: _ready(f"http://127.0.0.1:{port}/readyz"), proc, log)
         reader = Reader(bootstrap, topics.ROUTED, parse_routed)
         try:

@@ -15,6 +15,8 @@ kafka_app = typer.Typer(
     no_args_is_help=True, help="The local Apache Kafka broker (KRaft, one node)."
 )
 app.add_typer(kafka_app, name="kafka")
+serve_app = typer.Typer(no_args_is_help=True, help="Run one of handoff's services.")
+app.add_typer(serve_app, name="serve")
 
 
 def local_kafka() -> LocalKafka:
@@ -77,7 +79,7 @@ def create_topics() -> None:
     typer.echo(f"created: {', '.join(created) or 'nothing (all exist)'}")
 
 
-@app.command("ingest")
+@serve_app.command("ingest")
 def ingest_serve() -> None:
     """Run the ingest HTTP service."""
     from services.ingest.server import serve
@@ -86,7 +88,7 @@ def ingest_serve() -> None:
     serve(IngestSettings())
 
 
-@app.command("router")
+@serve_app.command("router")
 def router_worker() -> None:
     """Run a router worker (Faust)."""
     from services.router.app import run_worker
@@ -95,7 +97,7 @@ def router_worker() -> None:
     run_worker(RouterSettings())
 
 
-@app.command("api")
+@serve_app.command("api")
 def api_serve() -> None:
     """Run the API (and its projector from Kafka into the database)."""
     from services.api.server import serve

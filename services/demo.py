@@ -153,7 +153,7 @@ def _start_services(platform: Platform, env: dict[str, str]) -> dict[str, str]:
 def _spawn(name: str, env: dict[str, str], log: Path) -> Child:
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", name],
+            [sys.executable, "-m", "services.cli", "serve", name],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -70,7 +70,7 @@ def running_platform(env: dict[str, str], home: Path) -> Iterator[Platform]:
             log = home / f"{name}.log"
             with log.open("wb") as out:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "services.cli", name],
+                    [sys.executable, "-m", "services.cli", "serve", name],
                     env=env,
                     cwd=home,
                     stdout=out,

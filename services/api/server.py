@@ -1,4 +1,4 @@
-"""``handoff api``: migrate the database, then serve the API (and run the projector)."""
+"""``handoff serve api``: migrate the database, then serve the API (and run the projector)."""
 
 from __future__ import annotations
 

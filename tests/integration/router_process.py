@@ -56,7 +56,7 @@ def running_router(env: dict[str, str], home: Path, name: str = "router") -> Ite
     log = home / f"{name}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "router"],
+            [sys.executable, "-m", "services.cli", "serve", "router"],
             env=env,
             cwd=home,
             stdout=out,

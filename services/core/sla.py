@@ -1,0 +1,184 @@
+"""SLA policies: budgets to acknowledge and resolve, counted on a business calendar.
+
+::
+
+    sla_policies:
+      urgent: {acknowledge: 1h, resolve: 8h, calendar: jp-business, warn_at: 0.8}
+
+A policy needs ``acknowledge``, ``resolve`` or both (acknowledge no longer
+than resolve); ``calendar`` defaults to ``24x7`` and ``warn_at`` to 0.8. A
+budget is an amount of business time: ``1d`` is 24 business hours, which on
+a calendar open 8 hours a day is three working days.
+
+``sla.at_risk`` comes due when ``warn_at`` of a budget has been spent,
+``sla.breached`` when all of it has. Acknowledging stops the acknowledge
+clock; resolving stops both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.core.calendar import TWENTY_FOUR_SEVEN, ZERO, BusinessCalendar, to_utc
+from services.core.errors import RuleError
+
+ACKNOWLEDGE = "acknowledge"
+RESOLVE = "resolve"
+AT_RISK = "sla.at_risk"
+BREACHED = "sla.breached"
+DEFAULT_WARN_AT = 0.8
+_KEYS = frozenset({ACKNOWLEDGE, RESOLVE, "calendar", "warn_at"})
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+
+
+@dataclass(frozen=True)
+class SlaEvent:
+    type: str  # AT_RISK or BREACHED
+    clock: str  # ACKNOWLEDGE or RESOLVE
+    at: datetime  # when it came due
+    due: datetime  # the clock's deadline
+
+    @property
+    def key(self) -> str:
+        """What a timer remembers having emitted: ``sla.at_risk:acknowledge``."""
+        return f"{self.type}:{self.clock}"
+
+
+@dataclass(frozen=True)
+class SlaClock:
+    name: str  # ACKNOWLEDGE or RESOLVE
+    budget: timedelta
+    warn: datetime
+    due: datetime
+
+    def events(self) -> tuple[SlaEvent, SlaEvent]:
+        at_risk = SlaEvent(AT_RISK, self.name, self.warn, self.due)
+        return at_risk, SlaEvent(BREACHED, self.name, self.due, self.due)
+
+
+@dataclass(frozen=True)
+class SlaClocks:
+    """A task's deadlines, all in UTC; the timer keeps what it already emitted."""
+
+    acknowledge: SlaClock | None
+    resolve: SlaClock | None
+
+    def due_events(
+        self, now: datetime, *, acknowledged: bool, resolved: bool, already: Set[str] = frozenset()
+    ) -> tuple[SlaEvent, ...]:
+        """Events due at ``now`` on running clocks and not in ``already``, oldest first."""
+        at = to_utc(now)
+        return tuple(e for e in self._pending(acknowledged, resolved, already) if e.at <= at)
+
+    def next_deadline(
+        self, *, acknowledged: bool, resolved: bool, already: Set[str] = frozenset()
+    ) -> datetime | None:
+        """When the next event comes due (maybe already past); None when none is left."""
+        pending = self._pending(acknowledged, resolved, already)
+        return pending[0].at if pending else None
+
+    def _pending(self, acknowledged: bool, resolved: bool, already: Set[str]) -> list[SlaEvent]:
+        stopped = {ACKNOWLEDGE: acknowledged or resolved, RESOLVE: resolved}
+        running = [c for c in (self.acknowledge, self.resolve) if c and not stopped[c.name]]
+        events = [e for clock in running for e in clock.events() if e.key not in already]
+        return sorted(events, key=lambda e: e.at)  # stable: at_risk before breached
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    name: str
+    calendar: BusinessCalendar
+    acknowledge: timedelta | None
+    resolve: timedelta | None
+    warn_at: float = DEFAULT_WARN_AT
+
+    def clocks(self, raised_at: datetime) -> SlaClocks:
+        """Deadlines for a task raised at ``raised_at`` (aware)."""
+        return SlaClocks(
+            self._clock(ACKNOWLEDGE, self.acknowledge, raised_at),
+            self._clock(RESOLVE, self.resolve, raised_at),
+        )
+
+    def _clock(self, name: str, budget: timedelta | None, start: datetime) -> SlaClock | None:
+        if budget is None:
+            return None
+        warn = self.calendar.add(start, budget * self.warn_at)
+        return SlaClock(name, budget, warn, self.calendar.add(start, budget))
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30s``, ``15m``, ``1h30m``, ``2d`` (units in that order; ``1d`` is 24 hours)."""
+    found = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not found or not any(found.groups()):
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 1h30m or 2d")
+    days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
+    try:
+        return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long") from None
+
+
+def parse_sla_policies(
+    doc: Mapping[str, Any] | None,
+    calendars: Mapping[str, BusinessCalendar],
+    where: str = "sla_policies",
+) -> dict[str, SlaPolicy]:
+    """Validate ``sla_policies:`` against the calendars already parsed."""
+    if doc is None:
+        return {}
+    if not isinstance(doc, Mapping):
+        raise RuleError(where, "must map policy name -> {acknowledge, resolve, calendar, warn_at}")
+    return {str(name): _policy(str(name), spec, calendars, f"{where}.{name}")
+            for name, spec in doc.items()}  # fmt: skip
+
+
+def _policy(
+    name: str, spec: Any, calendars: Mapping[str, BusinessCalendar], where: str
+) -> SlaPolicy:
+    if not isinstance(spec, Mapping):
+        raise RuleError(where, "must be a mapping with acknowledge, resolve, calendar, warn_at")
+    unknown = set(spec) - _KEYS
+    if unknown:
+        raise RuleError(where, f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
+    acknowledge = _budget(spec.get(ACKNOWLEDGE), f"{where}.{ACKNOWLEDGE}")
+    resolve = _budget(spec.get(RESOLVE), f"{where}.{RESOLVE}")
+    if acknowledge is None and resolve is None:
+        raise RuleError(where, "needs an acknowledge or a resolve budget (or both)")
+    if acknowledge is not None and resolve is not None and acknowledge > resolve:
+        raise RuleError(f"{where}.{ACKNOWLEDGE}", f"{acknowledge} is longer than resolve {resolve}")
+    calendar = _calendar(
+        spec.get("calendar", TWENTY_FOUR_SEVEN.name), calendars, f"{where}.calendar"
+    )
+    warn_at = _warn_at(spec.get("warn_at", DEFAULT_WARN_AT), f"{where}.warn_at")
+    return SlaPolicy(name, calendar, acknowledge, resolve, warn_at)
+
+
+def _budget(value: Any, where: str) -> timedelta | None:
+    if value is None:
+        return None
+    try:
+        budget = parse_duration(value)
+    except ValueError as exc:
+        raise RuleError(where, str(exc)) from None
+    if budget <= ZERO:
+        raise RuleError(where, f"{value!r}: a budget must be longer than zero")
+    return budget
+
+
+def _calendar(
+    value: Any, calendars: Mapping[str, BusinessCalendar], where: str
+) -> BusinessCalendar:
+    known = {TWENTY_FOUR_SEVEN.name: TWENTY_FOUR_SEVEN, **calendars}
+    if not isinstance(value, str) or value not in known:
+        raise RuleError(where, f"unknown calendar {value!r} (known: {', '.join(sorted(known))})")
+    return known[value]
+
+
+def _warn_at(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise RuleError(where, f"{value!r} is not a share of the budget between 0 and 1")
+    return float(value)

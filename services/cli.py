@@ -9,6 +9,7 @@ import typer
 
 from services.config import ServiceSettings
 from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, default_local_kafka
+from services.router.routes_cli import routes_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 kafka_app = typer.Typer(
@@ -17,6 +18,7 @@ kafka_app = typer.Typer(
 app.add_typer(kafka_app, name="kafka")
 serve_app = typer.Typer(no_args_is_help=True, help="Run one of handoff's services.")
 app.add_typer(serve_app, name="serve")
+app.add_typer(routes_app, name="routes")
 
 
 def local_kafka() -> LocalKafka:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from services.core.errors import RuleError
+from services.core.ownership import entries_from_backstage
+from services.core.routing import RoutingRules, load_routing_rules
 from services.core.rules import RuleSet, load_rules
+from services.router.yaml_lines import line_of
 
 
 def read_rules(path: Path | str) -> RuleSet:
@@ -42,3 +46,51 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     if problem:
         return f"{context}, {problem}" if context else str(problem)
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def read_routing_rules(path: Path | str) -> RoutingRules:
+    """Read a routing file (the Alertmanager-style tree); errors name file:line and why.
+
+    ``backstage: {catalogs: [paths...], label: component}`` loads ownership
+    from Backstage ``catalog-info.yaml`` files (paths relative to the rule
+    file); entries written in ``ownership:`` come after them, so they win.
+    """
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise RuleError(str(file), f"cannot read the rule file: {exc.strerror or exc}") from None
+    return parse_routing_rules(raw, name=str(file), base=file.parent)
+
+
+def parse_routing_rules(raw: bytes, *, name: str, base: Path) -> RoutingRules:
+    """Validate rule-file bytes; the version is a short sha256 of them."""
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        doc = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise RuleError(_yaml_where(name, exc), f"invalid YAML: {_yaml_problem(exc)}") from None
+    try:
+        if isinstance(doc, dict) and "backstage" in doc:
+            doc = _with_backstage(doc, base)
+        return load_routing_rules(doc, version=hashlib.sha256(raw).hexdigest()[:12])
+    except RuleError as exc:
+        line = line_of(text, exc.where)
+        at = f"{name}:{line}" if line else name
+        raise RuleError(f"{at}: {exc.where}", exc.reason) from None
+
+
+def _with_backstage(doc: dict[str, Any], base: Path) -> dict[str, Any]:
+    spec = doc.pop("backstage")
+    if not isinstance(spec, dict) or not isinstance(spec.get("catalogs"), list):
+        raise RuleError("backstage", "must be {catalogs: [catalog-info.yaml paths], label: name}")
+    label = str(spec.get("label", "component"))
+    entries: list[dict[str, Any]] = []
+    for n, catalog in enumerate(spec["catalogs"]):
+        where = f"backstage.catalogs[{n}]"
+        try:
+            documents = list(yaml.safe_load_all((base / str(catalog)).read_bytes()))
+        except (OSError, yaml.YAMLError) as exc:
+            raise RuleError(where, f"cannot read {catalog}: {exc}") from None
+        entries += entries_from_backstage(documents, label=label, where=where)
+    return {**doc, "ownership": entries + list(doc.get("ownership") or [])}

@@ -27,6 +27,7 @@ from services.api.settings import ApiSettings
 from services.config import ServiceSettings
 from services.ingest.settings import IngestSettings
 from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, default_local_kafka
+from services.local.processes import terminate
 from services.router.settings import RouterSettings
 from services.traffic import ANSWERS, sample_tickets
 
@@ -53,7 +54,7 @@ class Platform:
 
     def stop(self) -> None:
         for child in reversed(self.children):
-            _terminate(child.proc)
+            terminate(child.proc)
         self.children.clear()
         if self.broker is not None:
             self.broker.down()
@@ -122,6 +123,7 @@ def _environment(bootstrap: str) -> dict[str, str]:
     env = dict(os.environ)
     env["HANDOFF_KAFKA_BOOTSTRAP"] = bootstrap
     env.setdefault("HANDOFF_DATABASE_URL", f"sqlite:///{db}")
+    env.setdefault("HANDOFF_API_AUTH", "off")  # the demo calls the API without tokens
     return env
 
 
@@ -342,14 +344,3 @@ def _watch(platform: Platform) -> None:
             if child.proc.poll() is not None:
                 raise DemoError(f"{child.name} exited with {child.proc.returncode}")
         time.sleep(1)
-
-
-def _terminate(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()

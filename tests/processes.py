@@ -17,6 +17,7 @@ import httpx
 from kafka import KafkaConsumer
 
 from services.local.kafka import free_port
+from services.local.processes import terminate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +46,7 @@ def platform_env(kafka_bootstrap: str, database_url: str, home: Path) -> dict[st
     env.update(
         HANDOFF_KAFKA_BOOTSTRAP=kafka_bootstrap,
         HANDOFF_DATABASE_URL=database_url,
+        HANDOFF_API_AUTH="off",
         HANDOFF_INGEST_PORT=str(free_port()),
         HANDOFF_API_PORT=str(free_port()),
         HANDOFF_ROUTER_WEB_PORT=str(free_port()),
@@ -102,14 +104,7 @@ def wait_healthy(service: Service, timeout: float = 90.0) -> None:
     raise AssertionError(f"{service.name} not healthy in {timeout}s:\n{service.tail()}")
 
 
-def stop(proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+stop = terminate
 
 
 def wait_for(

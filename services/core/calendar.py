@@ -63,7 +63,7 @@ class BusinessCalendar:
             raise ValueError(f"negative budget {budget}")
         if not left:
             return at
-        first = self._day(at) - _DAY
+        first = self._day(at) - _DAY  # a day of margin for clocks turned back over midnight
         for opens, closes in self._windows(first, first + HORIZON):
             if closes <= at:
                 continue
@@ -78,7 +78,7 @@ class BusinessCalendar:
         """Business time between two instants; zero when end is not after start."""
         begin, finish = to_utc(start), to_utc(end)
         total = ZERO
-        for opens, closes in self._windows(self._day(begin) - _DAY, self._day(finish)):
+        for opens, closes in self._windows(self._day(begin) - _DAY, self._day(finish) + _DAY):
             total += max(ZERO, min(closes, finish) - max(opens, begin))
         return total
 

@@ -97,7 +97,7 @@ class SlaPolicy:
     warn_at: float = DEFAULT_WARN_AT
 
     def clocks(self, raised_at: datetime) -> SlaClocks:
-        """Deadlines for a task raised at ``raised_at`` (aware)."""
+        """Deadlines for a task raised at ``raised_at`` (aware); see BusinessCalendar.add."""
         return SlaClocks(
             self._clock(ACKNOWLEDGE, self.acknowledge, raised_at),
             self._clock(RESOLVE, self.resolve, raised_at),

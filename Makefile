@@ -39,6 +39,7 @@ lint: venv
 
 bench: venv
 	deploy/scripts/ensure-system.sh
+	$(BIN)/python -m bench.rule_matching
 	$(BIN)/python -m bench.router_throughput
 
 kafka-up: venv

@@ -1,7 +1,7 @@
 """CloudEvents 1.0 (structured JSON) and the data each event type carries.
 
-Event types: ``support.ticket``, ``sales.note`` and ``production.capacity``
-(ingest -> router), ``task.routed`` (router -> api, team trackers),
+Event types: ``support.ticket`` (and ``support.ticket_updated``), ``sales.note`` and
+``production.capacity`` (ingest -> router), ``task.routed`` (router -> api, team trackers),
 ``task.feedback`` (api or router -> origin tools), ``sla.at_risk`` /
 ``sla.breached`` (router -> ``handoff.sla``).
 Every datetime on the wire is timezone-aware ISO 8601.
@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 SUPPORT_TICKET = "support.ticket"
+SUPPORT_TICKET_UPDATED = "support.ticket_updated"
 TASK_ROUTED = "task.routed"
 TASK_FEEDBACK = "task.feedback"
 SALES_NOTE = "sales.note"
@@ -51,6 +52,11 @@ def _lower(value: object) -> object:
 
 
 Component = Annotated[Name, BeforeValidator(_lower)]
+
+
+_Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+CustomValue = Annotated[str, StringConstraints(max_length=2000)] | int | float | bool | None
 
 
 class Priority(StrEnum):
@@ -86,6 +92,51 @@ class SupportTicket(_Model):
         default=None,
         description="When the customer raised it; defaults to the time ingest received it.",
     )
+    # Optional context a helpdesk adapter keeps (absent from the wire when not given).
+    status: Text | None = Field(default=None, description="The helpdesk's status, e.g. open")
+    organization: Text | None = Field(default=None, description="The customer's organization")
+    crm_account_id: _Ref | None = Field(default=None, description="For identity resolution")
+    company_id: _Ref | None = Field(default=None, description="For identity resolution")
+    tags: list[Tag] | None = Field(default=None, max_length=100)
+    custom_fields: dict[Tag, CustomValue] | None = Field(default=None, max_length=200)
+    updated_at: AwareDatetime | None = None
+
+
+class TicketChange(StrEnum):
+    COMMENT = "comment"
+    PRIORITY = "priority"
+    STATUS = "status"
+    OTHER = "other"
+
+
+class TicketUpdated(_Model):
+    """A change to a ticket already raised (``support.ticket_updated``): a comment, a priority.
+
+    ``ticket_event_id`` is the id of the ``support.ticket`` event it belongs to.
+    """
+
+    ticket_id: _Ref
+    ticket_event_id: _Ref
+    requester_email: EmailStr
+    change: TicketChange
+    comment: LongText | None = None
+    comment_public: bool | None = None
+    priority: Priority | None = None
+    previous_priority: Priority | None = None
+    status: Text | None = None
+    previous_status: Text | None = None
+    crm_account_id: _Ref | None = None
+    company_id: _Ref | None = None
+    updated_at: AwareDatetime
+
+
+class RelatedTask(_Model):
+    """Another open task of the same account (account context)."""
+
+    task_id: str
+    team: str
+    department: str | None = None
+    state: str = "open"
 
 
 class TaskRouted(_Model):
@@ -105,6 +156,30 @@ class TaskRouted(_Model):
     raised_at: AwareDatetime
     routed_at: AwareDatetime
     sla_due: AwareDatetime
+    # The routing engine's context (defaults keep older events and readers valid).
+    route_id: str | None = Field(default=None, description="The route that matched, e.g. /0/1")
+    rules_version: str | None = Field(default=None, description="The rule set that routed it")
+    reason: str | None = Field(default=None, description="Why this team, in words")
+    department: str | None = None
+    sla_policy: str | None = None
+    acknowledge_by: AwareDatetime | None = None
+    resolve_by: AwareDatetime | None = None
+    group_key: str | None = None
+    event_count: int = Field(default=1, ge=1, description="Events grouped into this task")
+    event_ids: list[str] = Field(default_factory=list, description="Their ids (recent ones)")
+    accounts: list[str] = Field(default_factory=list)
+    requesters: list[str] = Field(default_factory=list)
+    summary: str | None = Field(default=None, description="e.g. 14 requests from 9 ...")
+    related: list[RelatedTask] = Field(
+        default_factory=list, description="The account's other open tasks, any department"
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="The route's labels")
+    earliest_feasible: date | None = Field(
+        default=None, description="Capacity check: the earliest date the order can be made"
+    )
+    escalated_from: str | None = Field(
+        default=None, description="Set on an SLA escalation: the team that breached"
+    )
 
 
 class TaskState(StrEnum):

@@ -13,6 +13,20 @@ SLA = "handoff.sla"
 DLQ = "handoff.dlq"
 RULES = "handoff.rules"  # compacted: the published rule set, one record per version
 
+# The router's own topics, one set per router app (Faust app id), like Faust's
+# changelogs: ``<app id>-<suffix>``. Only that app's workers produce and consume them.
+ROUTER_GROUPS = "groups"  # routing decisions, keyed by group key
+ROUTER_CLOCKS = "clocks"  # SLA clock starts/stops, keyed by task id
+ROUTER_ACCOUNTS = "accounts"  # account context changes, keyed by account
+ROUTER_CAPACITY = "capacity"  # capacity-checked requests, keyed by product line
+ROUTER_INTERNAL = (ROUTER_GROUPS, ROUTER_CLOCKS, ROUTER_ACCOUNTS, ROUTER_CAPACITY)
+
+
+def router_topic(app_id: str, suffix: str) -> str:
+    """An internal topic of one router app: ``handoff-router-groups``."""
+    return f"{app_id}-{suffix}"
+
+
 RAW_PREFIX = "handoff.raw."  # tools that already speak Kafka write raw payloads here
 
 TEAM_PREFIX = "handoff.team."

@@ -18,7 +18,14 @@ kafka_app = typer.Typer(
 app.add_typer(kafka_app, name="kafka")
 serve_app = typer.Typer(no_args_is_help=True, help="Run one of handoff's services.")
 app.add_typer(serve_app, name="serve")
+from services.api.cli import tokens_app, tracker_app  # noqa: E402
+
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(tracker_app, name="tracker")
 app.add_typer(routes_app, name="routes")
+from services.router.rules_cli import rules_app  # noqa: E402
+
+app.add_typer(rules_app, name="rules")
 
 
 def local_kafka() -> LocalKafka:
@@ -70,7 +77,7 @@ def kafka_status() -> None:
 def create_topics() -> None:
     """Create handoff's topics (and one per team in the rules) if missing."""
     from services.kafka_admin import ensure_handoff_topics
-    from services.router.rules_file import read_rules
+    from services.router.rules_file import read_routing_rules as read_rules
     from services.router.settings import RouterSettings
 
     settings = RouterSettings()
@@ -130,6 +137,12 @@ def demo(
     from services.demo import run_demo
 
     sys.exit(run_demo(ServiceSettings(), tickets, resolve_share, exit_after_summary, summary_json))
+
+
+from services.ingest.cli import ingest_file, raw_ingest_serve  # noqa: E402
+
+app.command("ingest")(ingest_file)
+serve_app.command("raw-ingest")(raw_ingest_serve)
 
 
 def main() -> None:

@@ -11,7 +11,12 @@ from kafka.errors import TopicAlreadyExistsError
 from schemas import topics
 
 
-def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> list[str]:
+def ensure_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int,
+    config: dict[str, str] | None = None,
+) -> list[str]:
     """Create the topics that do not exist yet; return the ones created.
 
     Every topic gets the same partition count, so Faust tables (whose changelog
@@ -24,7 +29,7 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> list
         created = []
         for name in wanted:
             try:
-                admin.create_topics([NewTopic(name, partitions, 1)])
+                admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config or {})])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
@@ -36,3 +41,19 @@ def ensure_topics(bootstrap: str, names: Iterable[str], partitions: int) -> list
 def ensure_handoff_topics(bootstrap: str, teams: Iterable[str], partitions: int) -> list[str]:
     names = [*topics.FIXED, *(topics.team_topic(t) for t in sorted(set(teams)))]
     return ensure_topics(bootstrap, names, partitions)
+
+
+def ensure_rules_topic(bootstrap: str) -> list[str]:
+    """The compacted, single-partition topic of published rule sets (one key: the current)."""
+    config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+    return ensure_topics(bootstrap, [topics.RULES], 1, config)
+
+
+def ensure_router_topics(
+    bootstrap: str, teams: Iterable[str], partitions: int, app_id: str
+) -> list[str]:
+    """Everything a router app reads or writes, its internal topics and the rules topic."""
+    created = ensure_handoff_topics(bootstrap, teams, partitions)
+    internal = [topics.router_topic(app_id, suffix) for suffix in topics.ROUTER_INTERNAL]
+    created += ensure_topics(bootstrap, internal, partitions)
+    return created + ensure_rules_topic(bootstrap)

@@ -45,11 +45,11 @@ from services.core.identity import account_from_email
 from services.core.stats import summarize
 from services.kafka_admin import ensure_handoff_topics, ensure_topics
 from services.local.kafka import LocalKafka, free_port
-from services.router.rules_file import read_rules
+from services.router.rules_file import read_routing_rules
 from services.traffic import sample_tickets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-RULES_FILE = REPO_ROOT / "deploy" / "config" / "rules.yaml"
+RULES_FILE = REPO_ROOT / "deploy" / "config" / "routing.yaml"
 PARTITIONS = 4
 # The baseline's own topics: bench-private, not part of handoff's contract.
 BASELINE_IN = "bench.passthrough.in"
@@ -151,7 +151,9 @@ def parse_ticket(value: bytes) -> tuple[str, float]:
 
 def parse_routed(value: bytes) -> tuple[str, float]:
     data = json.loads(value)["data"]
-    return data["source_event_id"], datetime.fromisoformat(data["raised_at"]).timestamp()
+    # a grouped task's update names the event that joined it last
+    event_id = (data.get("event_ids") or [data["source_event_id"]])[-1]
+    return event_id, datetime.fromisoformat(data["raised_at"]).timestamp()
 
 
 def measure(
@@ -243,7 +245,7 @@ def passthrough_phase(
 
 
 def router_phase(bootstrap: str, events: Events, home: Path, rate: float) -> PhaseResult:
-    rules = read_rules(RULES_FILE)
+    rules = read_routing_rules(RULES_FILE)
     ensure_handoff_topics(bootstrap, rules.teams, PARTITIONS)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}

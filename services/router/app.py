@@ -1,30 +1,59 @@
-"""The router's Faust app: ``support.ticket`` in, ``task.routed`` out.
+"""The router's Faust app: events in, routed tasks, SLA signals and answers out.
 
-The only module that imports faust. One agent, ``route_support_ticket``, over
-``handoff.ingest.support``: decode (``codec``), call the core's
-``RuleSet.route``, encode, send to ``handoff.routed`` and the team's topic,
-and wait until the broker acknowledged both before the source offset is
-acknowledged. What cannot be read goes to ``handoff.dlq`` with the reason.
+The only module that imports faust. Agents are verbs over named topics;
+each decodes (``codec``), calls the core, encodes and sends, and a consumed
+event is acknowledged only once every send it caused was acknowledged by the
+broker (manual acks), so nothing is lost; what cannot be read goes to
+``handoff.dlq`` with the reason.
 
-Idempotency: the table ``event_ids_to_task_ids`` remembers every routed event
-id. Faust writes a table change to the changelog partition of the *event being
-processed* (not a hash of the table key), and recovers changelog partition N
-on the worker that owns source partition N. A redelivered or re-posted ticket
-has the same id and the same Kafka key (its account), so it arrives on the same
-source partition as the first copy and finds the entry on that worker - the
-table is keyed by the bare event id and stays consistent with the stream's
-partitioning without re-keying.
+::
+
+  ingest.support ─┐ route_support_ticket ┐  (key: account)
+  ingest.sales ───┘ route_sales_note ────┴─▶ <app>-groups (key: group key)
+                                          └▶ <app>-capacity (key: line, rush orders)
+  <app>-capacity + ingest.capacity ─ check_rush_order / track_line_capacity
+        (table lines_to_capacity)  ─▶ feedback (feasible) | <app>-groups (not)
+  <app>-groups ─ group_routed_decision (table group_keys_to_tasks)
+        ─▶ routed + team.<team>, <app>-clocks (start), <app>-accounts (add)
+  <app>-accounts ─ track_account_tasks (table accounts_to_open_tasks)
+  feedback ─ stop_sla_clocks ─▶ <app>-clocks (stop)
+  <app>-clocks ─ track_sla_clock (table task_ids_to_clocks), and a 1 s timer
+        ─▶ sla (at_risk / breached), team.<escalate_to>, <app>-groups (close)
+
+The ``<app>-*`` topics belong to one app id (as Faust's changelogs do): two
+router deployments on one cluster never read each other's decisions.
+
+Every topic has the same number of partitions and every key is hashed the
+same way, so Faust assigns partition N of every topic and of every table's
+changelog to one worker: a table is only written by agents whose stream is
+keyed by the table's key, and read (``accounts_to_open_tasks`` by the route
+agents) where the key lives. Standby replicas are off and the store is in
+memory, so a worker's tables hold only the partitions it actively owns: the
+SLA timer walks its own clocks only.
+
+The rule set is held in a ``RulesHolder``; a ``RulesFeed`` (kafka-python,
+outside Faust) follows the compacted ``handoff.rules`` topic and swaps it, so
+the next event is routed by the new version with no restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, MutableMapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, Final, Literal, cast
+import weakref
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    MutableMapping,
+    Sequence,
+)
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final, cast
 
 import faust
 from aiokafka.errors import KafkaError
@@ -35,25 +64,67 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 
 from schemas import topics
 from schemas.dlq import DeadLetter
-from services.core.errors import RuleError
-from services.core.rules import RuleSet
-from services.kafka_admin import ensure_handoff_topics
+from schemas.events import (
+    SALES_NOTE,
+    SLA_BREACHED,
+    STOPS_ACKNOWLEDGE_CLOCK,
+    STOPS_ALL_CLOCKS,
+    SUPPORT_TICKET,
+    TASK_REJECTED,
+    TASK_ROUTED,
+    RelatedTask,
+    derived_id,
+)
+from services.core import capacity as lines
+from services.core.errors import HandoffError
+from services.core.grouping import AccountIndex, GroupedTask, GroupEvent, Outcome, admit
+from services.core.routing import RoutingRules
+from services.core.sla import SlaClocks
+from services.kafka_admin import ensure_router_topics
 from services.router import metrics as outcomes
 from services.router.codec import (
     SERVICE,
+    DecisionMessage,
+    OpenClock,
     PoisonMessageError,
-    decode_ticket,
+    clock_emitted,
+    clock_start,
+    clock_stop,
+    close_message,
+    decision_messages,
+    decode_capacity,
+    decode_cloud_event,
+    decode_decision,
+    decode_incoming,
+    encode_decision,
+    escalated_event,
+    feasible_answer,
+    load,
     routed_event,
-    task_id_for,
+    sla_event,
+    with_feasibility,
 )
 from services.router.metrics import RouterMetrics
-from services.router.rules_file import read_rules
+from services.router.rules_feed import RulesFeed, RulesHolder, initial_rules
 from services.router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
 
 AGENT_NAME: Final = "route_support_ticket"
-TABLE_NAME: Final = "event_ids_to_task_ids"
+SALES_AGENT_NAME: Final = "route_sales_note"
+GROUP_AGENT_NAME: Final = "group_routed_decision"
+CLOCK_AGENT_NAME: Final = "track_sla_clock"
+FEEDBACK_AGENT_NAME: Final = "stop_sla_clocks"
+ACCOUNT_AGENT_NAME: Final = "track_account_tasks"
+CAPACITY_AGENT_NAME: Final = "track_line_capacity"
+RUSH_AGENT_NAME: Final = "check_rush_order"
+GROUPS_TABLE: Final = "group_keys_to_tasks"
+CLOCKS_TABLE: Final = "task_ids_to_clocks"
+ACCOUNTS_TABLE: Final = "accounts_to_open_tasks"
+LINES_TABLE: Final = "lines_to_capacity"
+SLA_TIMER_INTERVAL: Final = 1.0
+_EARLY_STOP: Final = "stopped-before-start:"
+EARLY_STOP_KEPT: Final = timedelta(minutes=10)  # how long a stop waits for its task's start
 _SEND_ERRORS: Final = (KafkaError, ProducerSendError, asyncio.TimeoutError, OSError)
 _FAUST_LOGLEVELS: Final = {
     "crit": "CRITICAL",
@@ -64,7 +135,8 @@ _FAUST_LOGLEVELS: Final = {
 }
 
 Clock = Callable[[], datetime]
-Outcome = Literal["routed", "duplicate", "dead_lettered"]
+_ROUTERS: weakref.WeakKeyDictionary[faust.App, _Router] = weakref.WeakKeyDictionary()
+Send = tuple[TopicT, bytes | None, bytes]
 
 
 def utc_now() -> datetime:
@@ -73,48 +145,64 @@ def utc_now() -> datetime:
 
 def build_app(
     settings: RouterSettings,
-    rules: RuleSet,
+    rules: RoutingRules | RulesHolder,
     *,
     registry: CollectorRegistry | None = None,
     clock: Clock = utc_now,
+    metrics: RouterMetrics | None = None,
 ) -> faust.App:
     """A router app for these rules; metrics go to ``registry`` (a fresh one if None)."""
     registry = registry if registry is not None else CollectorRegistry()
-    metrics = RouterMetrics(registry)
-    metrics.know_teams(rules.teams)
+    holder = rules if isinstance(rules, RulesHolder) else RulesHolder(rules)
+    metrics = metrics if metrics is not None else RouterMetrics(registry)
+    metrics.know_teams(holder.current.teams)
     app = faust.App(
         settings.router_app_id,
         broker=[f"kafka://{server.strip()}" for server in settings.kafka_bootstrap.split(",")],
         store="memory://",
         datadir=str(settings.router_data_dir),
         topic_partitions=settings.topic_partitions,
+        table_standby_replicas=0,
         producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=settings.router_offset_reset,
         web_enabled=True,
         web_bind=settings.router_web_host,
         web_host=settings.router_web_host,
         web_port=settings.router_web_port,
         autodiscover=False,
     )
-    router = _TicketRouter(
-        rules=rules,
-        metrics=metrics,
-        clock=clock,
-        routed_topic=_raw_topic(app, topics.ROUTED),
-        team_topics={t: _raw_topic(app, topics.team_topic(t)) for t in sorted(rules.teams)},
-        dlq_topic=_raw_topic(app, topics.DLQ),
-        routed_ids=app.Table(TABLE_NAME, key_type=str, value_type=str),
-    )
+    router = _Router(app, holder, metrics, clock)
+    _ROUTERS[app] = router
 
-    @app.agent(_raw_topic(app, topics.INGEST_SUPPORT), name=AGENT_NAME)
-    async def route_support_ticket(stream: StreamT[Any]) -> AsyncIterator[Outcome]:
-        # Acks are manual: an event is acknowledged (its offset committable)
-        # only once everything it produced was acknowledged by the broker.
-        manual: StreamT[Any] = cast(faust.Stream[Any], stream).noack()
-        async for event in manual.events():
-            outcome = await router.handle(event)
-            await manual.ack(event)
-            yield outcome  # lets tests (agent.test_context) wait for the outcome
+    def agent(name: str, topic: str, handle: Callable[[EventT[Any]], Awaitable[str]]) -> None:
+        async def run(stream: StreamT[Any]) -> AsyncIterator[str]:
+            # Acks are manual: an event is acknowledged (its offset committable)
+            # only once everything it produced was acknowledged by the broker.
+            manual: StreamT[Any] = cast(faust.Stream[Any], stream).noack()
+            async for event in manual.events():
+                outcome = await router.guarded(event, handle)
+                await manual.ack(event)
+                yield outcome  # lets tests (agent.test_context) wait for the outcome
+
+        app.agent(router.topic(topic), name=name)(run)
+
+    agent(AGENT_NAME, topics.INGEST_SUPPORT, router.route_support_ticket)
+    agent(SALES_AGENT_NAME, topics.INGEST_SALES, router.route_sales_note)
+    agent(
+        GROUP_AGENT_NAME, router.internal_name(topics.ROUTER_GROUPS), router.group_routed_decision
+    )
+    agent(CLOCK_AGENT_NAME, router.internal_name(topics.ROUTER_CLOCKS), router.track_sla_clock)
+    agent(FEEDBACK_AGENT_NAME, topics.FEEDBACK, router.stop_sla_clocks)
+    agent(
+        ACCOUNT_AGENT_NAME, router.internal_name(topics.ROUTER_ACCOUNTS), router.track_account_tasks
+    )
+    agent(CAPACITY_AGENT_NAME, topics.INGEST_CAPACITY, router.track_line_capacity)
+    agent(RUSH_AGENT_NAME, router.internal_name(topics.ROUTER_CAPACITY), router.check_rush_order)
+
+    @app.timer(SLA_TIMER_INTERVAL)  # type: ignore[untyped-decorator]
+    async def signal_due_sla_events() -> None:
+        if not app.rebalancing:
+            await router.signal_due_sla_events()
 
     @app.page("/metrics")
     async def prometheus_metrics(self: View, request: Request) -> Response:
@@ -127,7 +215,7 @@ def build_app(
             "status": "ok",
             "service": SERVICE,
             "app_id": settings.router_app_id,
-            "rules_version": rules.version,
+            "rules_version": holder.current.version,
             "assigned_partitions": sorted(tp.partition for tp in assigned),
             "ready": recovered and not app.rebalancing,
         }
@@ -146,68 +234,378 @@ def build_app(
     return app
 
 
-class _TicketRouter:
-    """What the agent does with one event; never raises for a bad message."""
+def router_of(app: faust.App) -> _Router:
+    """The router behind an app built by ``build_app`` (tests drive its timer directly)."""
+    return _ROUTERS[app]
+
+
+class _Router:
+    """What the agents do with one event each; ``guarded`` never raises for a bad message."""
 
     def __init__(
-        self,
-        *,
-        rules: RuleSet,
-        metrics: RouterMetrics,
-        clock: Clock,
-        routed_topic: TopicT,
-        team_topics: Mapping[str, TopicT],
-        dlq_topic: TopicT,
-        routed_ids: MutableMapping[str, str],
+        self, app: faust.App, rules: RulesHolder, metrics: RouterMetrics, clock: Clock
     ) -> None:
+        self.app = app
         self.rules = rules
         self.metrics = metrics
         self.clock = clock
-        self.routed_topic = routed_topic
-        self.team_topics = team_topics
-        self.dlq_topic = dlq_topic
-        self.routed_ids = routed_ids
+        self._topics: dict[str, TopicT] = {}
+        self.groups: MutableMapping[str, str] = app.Table(
+            GROUPS_TABLE, key_type=str, value_type=str
+        )
+        self.clocks: MutableMapping[str, str] = app.Table(
+            CLOCKS_TABLE, key_type=str, value_type=str
+        )
+        self.accounts: MutableMapping[str, str] = app.Table(
+            ACCOUNTS_TABLE, key_type=str, value_type=str
+        )
+        self.lines: MutableMapping[str, str] = app.Table(LINES_TABLE, key_type=str, value_type=str)
+        self._signalled: set[tuple[str, str]] = set()  # this worker's sends the table lags
+        self._due_cache: dict[str, tuple[str, datetime | None]] = {}
 
-    async def handle(self, event: EventT[Any]) -> Outcome:
+    def internal_name(self, suffix: str) -> str:
+        return topics.router_topic(self.app.conf.id, suffix)
+
+    def internal(self, suffix: str) -> TopicT:
+        """One of this app's own topics (another app id never reads them)."""
+        return self.topic(self.internal_name(suffix))
+
+    def topic(self, name: str) -> TopicT:
+        """Keys and values stay bytes: the router decodes them itself, to dead-letter what fails."""
+        if name not in self._topics:
+            self._topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw")
+        return self._topics[name]
+
+    async def guarded(
+        self, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[str]]
+    ) -> str:
         started = time.perf_counter()
         try:
-            outcome = await self._route(event.value)
+            outcome = await handle(event)
         except PoisonMessageError as exc:
             outcome = await self._dead_letter(event, exc.reason, exc.error_type)
         except Exception as exc:  # a bug must park the message, not stop the partition
-            log.exception("unexpected error routing %s", _where(event))
+            log.exception("unexpected error handling %s", _where(event))
             outcome = await self._dead_letter(
                 event, f"unexpected error in the router: {exc!r}", type(exc).__name__
             )
-        self.metrics.events.labels(outcome).inc()
+        if outcome in outcomes.OUTCOMES:
+            self.metrics.events.labels(outcome).inc()
         self.metrics.processing.observe(time.perf_counter() - started)
         return outcome
 
-    async def _route(self, value: bytes | None) -> Outcome:
-        incoming = decode_ticket(value)
-        event_id = incoming.event.id
-        if self.routed_ids.get(event_id) is not None:
-            log.debug("duplicate event %s: already routed, not emitted again", event_id)
-            return outcomes.DUPLICATE
-        ticket = incoming.ticket
-        route = self.rules.route(
-            component=ticket.component,
-            priority=ticket.priority.value,
-            raised_at=incoming.event.time,
+    # --- routing: ingest -> decisions ----------------------------------------------------
+
+    async def route_support_ticket(self, event: EventT[Any]) -> str:
+        return await self._route(event, SUPPORT_TICKET)
+
+    async def route_sales_note(self, event: EventT[Any]) -> str:
+        return await self._route(event, SALES_NOTE)
+
+    async def _route(self, event: EventT[Any], expected: str) -> str:
+        incoming = decode_incoming(_as_bytes(event.value), expected)
+        rules = self.rules.current
+        decisions = rules.decide(incoming.labels, incoming.event.time)
+        index = self.accounts.get(incoming.account)
+        related = _related(index, incoming.account, rules) if index else ()
+        messages = decision_messages(
+            incoming, decisions, rules_version=rules.version, related=related
         )
-        routed = routed_event(incoming, route, routed_at=self.clock())
-        key, body = incoming.account.encode("utf-8"), routed.to_bytes()
-        await self._send_acked(
-            [(self.routed_topic, key, body), (self.team_topics[route.team], key, body)]
-        )
-        # Only after both acks: a crash before this line re-emits the same ids.
-        self.routed_ids[event_id] = task_id_for(event_id)
-        self.metrics.routed.labels(route.team).inc()
-        latency = (self.clock() - incoming.event.time).total_seconds()
-        self.metrics.route_latency.observe(max(latency, 0.0))
+        sends: list[Send] = []
+        for message in messages:
+            line = _capacity_line(message)
+            if line is not None:
+                sends.append(
+                    (self.internal(topics.ROUTER_CAPACITY), line.encode(), encode_decision(message))
+                )
+            else:
+                key = message.decision.group_key.encode("utf-8")
+                sends.append((self.internal(topics.ROUTER_GROUPS), key, encode_decision(message)))
+        await self._send_acked(sends)
         return outcomes.ROUTED
 
-    async def _dead_letter(self, event: EventT[Any], reason: str, error_type: str) -> Outcome:
+    # --- grouping: decisions -> tasks ----------------------------------------------------
+
+    async def group_routed_decision(self, event: EventT[Any]) -> str:
+        body = load(_as_bytes(event.value))
+        if body["kind"] == "close":
+            return self._close_group(_as_str(event.key), body)
+        message = decode_decision(body)
+        group_key = message.decision.group_key
+        stored = self.groups.get(group_key)
+        current = GroupedTask.from_dict(_json(stored)) if stored else None
+        requester = message.text.requester_email
+        admitted = admit(
+            current,
+            group_key,
+            GroupEvent(message.event.id, message.account, requester, message.event.time),
+            task_id=message.task_id,
+        )
+        if admitted.outcome is Outcome.DUPLICATE:
+            log.debug(
+                "duplicate event %s: already in task %s", message.event.id, admitted.task.task_id
+            )
+            return outcomes.DUPLICATE
+        task = admitted.task
+        now = self.clock()
+        opened = admitted.outcome is Outcome.OPENED
+        event_id = (
+            message.routed_event_id
+            if opened
+            else derived_id(TASK_ROUTED, task.task_id, str(task.event_count))
+        )
+        routed = routed_event(message, task, routed_at=now, event_id=event_id)
+        key, value = message.account.encode("utf-8"), routed.to_bytes()
+        team = message.decision.team
+        sends: list[Send] = [
+            (self.topic(topics.ROUTED), key, value),
+            (self.topic(topics.team_topic(team)), key, value),
+        ]
+        if opened:
+            started = OpenClock(
+                task_id=task.task_id,
+                team=team,
+                escalate_to=message.decision.escalate_to,
+                key=message.account,
+                clocks=message.decision.clocks or SlaClocks(None, None),
+                routed=_json(routed.model_dump_json()),
+            )
+            sends.append(
+                (self.internal(topics.ROUTER_CLOCKS), task.task_id.encode(), clock_start(started))
+            )
+        if admitted.new_account:
+            add = {"kind": "add", "task_id": task.task_id, "team": team, "state": "open"}
+            sends.append((self.internal(topics.ROUTER_ACCOUNTS), key, _dumps(add)))
+        await self._send_acked(sends)
+        # Only after the acks: a crash before this line re-emits the same ids.
+        self.groups[group_key] = _dumps_str(task.to_dict())
+        if opened:
+            self.metrics.routed.labels(team).inc()
+            latency = (now - message.event.time).total_seconds()
+            self.metrics.route_latency.observe(max(latency, 0.0))
+        return outcomes.ROUTED if opened else "joined"
+
+    def _close_group(self, group_key: str, body: dict[str, Any]) -> str:
+        stored = self.groups.get(group_key)
+        if not stored:
+            return "ignored"
+        task = GroupedTask.from_dict(_json(stored))
+        if task.task_id != body["task_id"] or not task.is_open:
+            return "ignored"
+        state = "rejected" if body.get("state") == "rejected" else "resolved"
+        self.groups[group_key] = _dumps_str(
+            task.close(state, datetime.fromisoformat(body["at"])).to_dict()
+        )
+        return "ignored"
+
+    # --- account context -------------------------------------------------------------
+
+    async def track_account_tasks(self, event: EventT[Any]) -> str:
+        body = load(_as_bytes(event.value))
+        account = _as_str(event.key)
+        stored = self.accounts.get(account)
+        index = AccountIndex.from_dict(_json(stored)) if stored else AccountIndex()
+        if body["kind"] == "add":
+            index = index.add(body["task_id"], account, body["team"], body.get("state", "open"))
+        elif body["kind"] == "close":
+            index = index.close(body["task_id"])
+        self.accounts[account] = _dumps_str(index.to_dict())
+        return "ignored"
+
+    # --- SLA clocks ------------------------------------------------------------------
+
+    async def stop_sla_clocks(self, event: EventT[Any]) -> str:
+        """Lifecycle events on ``handoff.feedback`` stop the task's clocks."""
+        try:
+            cloud = decode_cloud_event(_as_bytes(event.value))
+        except PoisonMessageError:
+            return "ignored"  # not ours to park: the API owns handoff.feedback
+        if cloud.type not in STOPS_ACKNOWLEDGE_CLOCK | STOPS_ALL_CLOCKS:
+            return "ignored"
+        task_id = cloud.subject or str(cloud.data.get("task_id") or "")
+        if not task_id:
+            return "ignored"
+        stop = clock_stop(task_id, cloud.type, cloud.time)
+        await self._send_acked([(self.internal(topics.ROUTER_CLOCKS), task_id.encode(), stop)])
+        return "ignored"
+
+    async def track_sla_clock(self, event: EventT[Any]) -> str:
+        body = load(_as_bytes(event.value))
+        kind = body["kind"]
+        if kind == "start":
+            started = OpenClock.from_json(_dumps_str(body["clock"]))
+            stored = self.clocks.get(started.task_id)
+            if stored is None:
+                self.clocks[started.task_id] = started.to_json()
+            elif stored.startswith(_EARLY_STOP):  # stopped before it started
+                early = json.loads(stored.removeprefix(_EARLY_STOP))
+                self.clocks[started.task_id] = started.to_json()
+                return await self.track_sla_clock_body(early)
+            return "ignored"
+        return await self.track_sla_clock_body(body)
+
+    async def track_sla_clock_body(self, body: dict[str, Any]) -> str:
+        kind, task_id = body["kind"], body["task_id"]
+        stored = self.clocks.get(task_id)
+        if stored is None or stored.startswith(_EARLY_STOP):
+            if kind == "stop" and stored is None:  # the start may still be on its way
+                self.clocks[task_id] = _EARLY_STOP + _dumps_str(body)
+            elif kind == "forget" and stored is not None:
+                del self.clocks[task_id]
+            return "ignored"
+        clock = OpenClock.from_json(stored)
+        if kind == "stop":
+            ends_all = body["type"] in STOPS_ALL_CLOCKS
+            clock = _replace(clock, acknowledged=True, resolved=clock.resolved or ends_all)
+            if ends_all:
+                await self._send_acked(self._closing(clock, body))
+        elif kind == "emitted":
+            clock = _replace(clock, already=(*clock.already, body["key"]))
+        if clock.resolved or clock.done:
+            del self.clocks[task_id]
+        else:
+            self.clocks[task_id] = clock.to_json()
+        return "ignored"
+
+    def _next_due(self, task_id: str, stored: str) -> datetime | None:
+        """When the entry next needs the timer; parsed once per change, not every second."""
+        cached = self._due_cache.get(task_id)
+        if cached is not None and cached[0] == stored:
+            return cached[1]
+        if len(self._due_cache) > 2 * len(self.clocks) + 1000:  # forget deleted tasks
+            self._due_cache = {k: v for k, v in self._due_cache.items() if k in self.clocks}
+        if stored.startswith(_EARLY_STOP):
+            at = json.loads(stored.removeprefix(_EARLY_STOP))["at"]
+            next_due: datetime | None = datetime.fromisoformat(at) + EARLY_STOP_KEPT
+        else:
+            clock = OpenClock.from_json(stored)
+            next_due = clock.clocks.next_deadline(
+                acknowledged=clock.acknowledged, resolved=clock.resolved, already=set(clock.already)
+            )
+        self._due_cache[task_id] = (stored, next_due)
+        return next_due
+
+    async def _forget_stale_stop(self, task_id: str, stored: str, now: datetime) -> None:
+        """A stop whose task never started (a task of another router, or already closed)."""
+        at = datetime.fromisoformat(json.loads(stored.removeprefix(_EARLY_STOP))["at"])
+        if now - at < EARLY_STOP_KEPT or (task_id, "forget") in self._signalled:
+            return
+        forget = _dumps({"kind": "forget", "task_id": task_id})
+        await self._send_acked([(self.internal(topics.ROUTER_CLOCKS), task_id.encode(), forget)])
+        self._signalled.add((task_id, "forget"))
+
+    def _closing(self, clock: OpenClock, body: dict[str, Any]) -> list[Send]:
+        data = clock.routed.get("data", {})
+        state = "rejected" if body["type"] == TASK_REJECTED else "resolved"
+        at = datetime.fromisoformat(body["at"])
+        sends: list[Send] = []
+        if data.get("group_key"):
+            close = close_message(clock.task_id, state, at)
+            sends.append(
+                (self.internal(topics.ROUTER_GROUPS), str(data["group_key"]).encode(), close)
+            )
+        for account in data.get("accounts") or [data.get("account")]:
+            if account:
+                gone = _dumps({"kind": "close", "task_id": clock.task_id})
+                sends.append((self.internal(topics.ROUTER_ACCOUNTS), str(account).encode(), gone))
+        return sends
+
+    async def signal_due_sla_events(self) -> None:
+        """Send every SLA event come due on this worker's open clocks (each once)."""
+        now = self.clock()
+        for task_id, stored in list(self.clocks.items()):
+            next_due = self._next_due(task_id, stored)
+            if next_due is None or next_due > now:
+                continue
+            if stored.startswith(_EARLY_STOP):
+                await self._forget_stale_stop(task_id, stored, now)
+                continue
+            clock = OpenClock.from_json(stored)
+            for due in clock.due(now):
+                if (task_id, due.key) in self._signalled:
+                    continue
+                signal = sla_event(clock, due)
+                key = clock.key.encode("utf-8")
+                sends: list[Send] = [(self.topic(topics.SLA), key, signal.to_bytes())]
+                escalated = (
+                    escalated_event(clock, due, at=now) if due.type == SLA_BREACHED else None
+                )
+                if escalated is not None and clock.escalate_to is not None:
+                    escalation = self.topic(topics.team_topic(clock.escalate_to))
+                    sends.append((escalation, key, escalated.to_bytes()))
+                sends.append(
+                    (
+                        self.internal(topics.ROUTER_CLOCKS),
+                        task_id.encode(),
+                        clock_emitted(task_id, due.key),
+                    )
+                )
+                await self._send_acked(sends)
+                self._signalled.add((task_id, due.key))
+                self.metrics.sla_events.labels(due.type).inc()
+
+    # --- capacity (story 2) --------------------------------------------------------------
+
+    async def track_line_capacity(self, event: EventT[Any]) -> str:
+        update = decode_capacity(_as_bytes(event.value))
+        stored = self.lines.get(update.line)
+        state = lines.LineCapacity.from_dict(_json(stored)) if stored else None
+        self.lines[update.line] = _dumps_str(lines.apply_update(state, update).to_dict())
+        self.metrics.capacity_updates.inc()
+        return "ignored"
+
+    async def check_rush_order(self, event: EventT[Any]) -> str:
+        """Check, hold and answer in one step per line (this partition owns the line)."""
+        message = decode_decision(load(_as_bytes(event.value)))
+        line = _capacity_line(message)
+        assert line is not None
+        quantity, due = _order(message)
+        now = self.clock()
+        stored = self.lines.get(line)
+        state = lines.LineCapacity.from_dict(_json(stored)) if stored else None
+        if state is not None:
+            state, _ = lines.expire_holds(state, now)
+        hold_id = derived_id("hold", message.event.id, message.decision.route_id)
+        placed = state.holds.get(hold_id) if state is not None else None
+        if state is not None and placed is not None:
+            earliest: date | None = max(placed.allocations)
+            feasible = True
+        else:
+            answer = lines.check(state, quantity=quantity, due=due, today=now.date(), now=now)
+            feasible = isinstance(answer, lines.Feasible)
+            earliest = (
+                answer.earliest
+                if isinstance(answer, lines.Feasible)
+                else answer.earliest_feasible
+                if isinstance(answer, lines.Infeasible)
+                else None
+            )
+            if isinstance(answer, lines.Feasible) and state is not None:
+                hold = lines.Hold(
+                    hold_id=hold_id,
+                    line=line,
+                    allocations=answer.allocations,
+                    expires_at=now + self.rules.current.hold_expiry,
+                    task_id=message.task_id,
+                )
+                state = lines.place_hold(state, hold, now=now)
+                self.lines[line] = _dumps_str(state.to_dict())
+        self.metrics.capacity_checks.labels("feasible" if feasible else "infeasible").inc()
+        if feasible and earliest is not None:
+            answered = feasible_answer(message, earliest, at=now)
+            key = message.account.encode("utf-8")
+            await self._send_acked([(self.topic(topics.FEEDBACK), key, answered.to_bytes())])
+            return "answered"
+        planning = with_feasibility(message, earliest)
+        group = message.decision.group_key.encode("utf-8")
+        await self._send_acked(
+            [(self.internal(topics.ROUTER_GROUPS), group, encode_decision(planning))]
+        )
+        return "ignored"
+
+    # --- sending ------------------------------------------------------------------------
+
+    async def _dead_letter(self, event: EventT[Any], reason: str, error_type: str) -> str:
         message = event.message
         log.warning("dead-lettering %s: %s", _where(event), reason)
         letter = DeadLetter.from_raw(
@@ -221,10 +619,10 @@ class _TicketRouter:
             service=SERVICE,
             at=self.clock(),
         )
-        await self._send_acked([(self.dlq_topic, _as_bytes(event.key), letter.to_bytes())])
+        await self._send_acked([(self.topic(topics.DLQ), _as_bytes(event.key), letter.to_bytes())])
         return outcomes.DEAD_LETTERED
 
-    async def _send_acked(self, sends: Sequence[tuple[TopicT, bytes | None, bytes]]) -> None:
+    async def _send_acked(self, sends: Sequence[Send]) -> None:
         """Send all, wait for every ack; retry what failed until it is acknowledged.
 
         The event is held (not acknowledged, not committed) meanwhile, so a
@@ -233,7 +631,7 @@ class _TicketRouter:
         """
         pending = list(sends)
         backoff = 0.5
-        while True:
+        while pending:
             results = await asyncio.gather(
                 *(self._send_one(topic, key, value) for topic, key, value in pending),
                 return_exceptions=True,
@@ -263,15 +661,65 @@ class _TicketRouter:
         await acked
 
 
-def _raw_topic(app: faust.App, name: str) -> TopicT:
-    """Keys and values stay bytes: the router decodes them itself, to dead-letter what fails."""
-    return app.topic(name, key_serializer="raw", value_serializer="raw")
+def _related(index: str, account: str, rules: RoutingRules) -> tuple[RelatedTask, ...]:
+    found = AccountIndex.from_dict(_json(index)).related(account)
+    return tuple(
+        RelatedTask(
+            task_id=t.task_id,
+            team=t.team,
+            department=rules.teams[t.team].department if t.team in rules.teams else None,
+            state=t.state,
+        )
+        for t in found
+    )
+
+
+def _capacity_line(message: DecisionMessage) -> str | None:
+    spec = message.decision.capacity
+    if spec is None or message.earliest_feasible is not None:
+        return None
+    return message.labels.get(spec.line_label) or None
+
+
+def _order(message: DecisionMessage) -> tuple[int, date]:
+    spec = message.decision.capacity
+    assert spec is not None
+    try:
+        quantity = int(message.labels[spec.quantity_label])
+        due = date.fromisoformat(message.labels[spec.due_label])
+    except (KeyError, ValueError) as exc:
+        raise PoisonMessageError(
+            f"a capacity-checked request needs {spec.quantity_label} and {spec.due_label}: {exc}",
+            "InvalidCapacityRequest",
+        ) from exc
+    return quantity, due
+
+
+def _replace(clock: OpenClock, **changes: Any) -> OpenClock:
+    return OpenClock(**{**clock.__dict__, **changes})
+
+
+def _json(text: str) -> Any:
+    return json.loads(text)
+
+
+def _dumps_str(body: Any) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def _dumps(body: Any) -> bytes:
+    return _dumps_str(body).encode("utf-8")
 
 
 def _as_bytes(value: Any) -> bytes | None:
     if value is None or isinstance(value, bytes):
         return value
     return str(value).encode("utf-8")
+
+
+def _as_str(value: Any) -> str:
+    raw = _as_bytes(value)
+    return "" if raw is None else raw.decode("utf-8", errors="replace")
 
 
 def _where(event: EventT[Any]) -> str:
@@ -281,13 +729,31 @@ def _where(event: EventT[Any]) -> str:
 
 def run_worker(settings: RouterSettings) -> None:
     """Read the rules, create the topics, run a Faust worker until SIGTERM/SIGINT."""
+    bootstrap, key = settings.kafka_bootstrap, settings.router_rules_key
     try:
-        rules = read_rules(settings.router_rules_file)
-    except RuleError as exc:
+        rules = initial_rules(settings.router_rules_file, bootstrap, key=key)
+    except HandoffError as exc:
         sys.exit(f"router: cannot start: {exc}")
-    ensure_handoff_topics(settings.kafka_bootstrap, rules.teams, settings.topic_partitions)
+    ensure_router_topics(bootstrap, rules.teams, settings.topic_partitions, settings.router_app_id)
     settings.router_data_dir.mkdir(parents=True, exist_ok=True)
-    app = build_app(settings, rules, registry=REGISTRY)
+    holder = RulesHolder(rules)
+    metrics = RouterMetrics(REGISTRY)
+    app = build_app(settings, holder, registry=REGISTRY, metrics=metrics)
+
+    def new_teams(teams: Iterable[str]) -> None:
+        ensure_router_topics(bootstrap, teams, settings.topic_partitions, settings.router_app_id)
+
+    feed = RulesFeed(
+        bootstrap,
+        holder,
+        key=key,
+        on_new_teams=new_teams,
+        on_outcome=lambda outcome: metrics.rules_reloads.labels(outcome).inc(),
+    )
+    feed.start()
     log.info("router %s: rules version %s", settings.router_app_id, rules.version)
     worker = faust.Worker(app, loglevel=_FAUST_LOGLEVELS[settings.router_log_level])
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        feed.stop()

@@ -57,6 +57,29 @@ class RouterMetrics:
             "Times a send was not acknowledged and retried (the event is held, not dropped).",
             registry=registry,
         )
+        self.sla_events = Counter(
+            "handoff_router_sla_events_total",
+            "SLA signals sent to handoff.sla, by type (sla.at_risk, sla.breached).",
+            ["type"],
+            registry=registry,
+        )
+        self.capacity_updates = Counter(
+            "handoff_router_capacity_updates_total",
+            "production.capacity updates applied to the per-line capacity table.",
+            registry=registry,
+        )
+        self.capacity_checks = Counter(
+            "handoff_router_capacity_checks_total",
+            "Capacity-checked requests, by outcome (feasible, infeasible).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.rules_reloads = Counter(
+            "handoff_router_rules_reloads_total",
+            "Rule sets taken from handoff.rules, by outcome (applied, refused).",
+            ["outcome"],
+            registry=registry,
+        )
         for outcome in OUTCOMES:
             self.events.labels(outcome)
 

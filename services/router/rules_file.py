@@ -1,4 +1,8 @@
-"""The routing rules as a YAML file: read, validate once, version by content."""
+"""The routing rules as a YAML file: read, validate once, version by content.
+
+The version is a short sha256 of the file's bytes, so every worker reading the
+same rules reports the same version.
+"""
 
 from __future__ import annotations
 
@@ -11,26 +15,7 @@ import yaml
 from services.core.errors import RuleError
 from services.core.ownership import entries_from_backstage
 from services.core.routing import RoutingRules, load_routing_rules
-from services.core.rules import RuleSet, load_rules
 from services.router.yaml_lines import line_of
-
-
-def read_rules(path: Path | str) -> RuleSet:
-    """Parse and validate the rule file; any problem is a RuleError naming the file.
-
-    The version is a short sha256 of the file's bytes, so every worker reading
-    the same file reports the same version.
-    """
-    where = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise RuleError(where, f"cannot read the rule file: {exc.strerror or exc}") from None
-    try:
-        doc = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise RuleError(_yaml_where(where, exc), f"invalid YAML: {_yaml_problem(exc)}") from None
-    return load_rules(doc, where=where, version=hashlib.sha256(raw).hexdigest()[:12])
 
 
 def _yaml_where(where: str, exc: yaml.YAMLError) -> str:

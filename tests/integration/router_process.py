@@ -12,19 +12,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 
 from schemas import topics
 from services.local.kafka import free_port
-from tests.processes import REPO_ROOT, stop
+from tests.processes import REPO_ROOT, read_topic, stop
 
 
 @dataclass(frozen=True)
@@ -37,16 +37,26 @@ class RouterWorker:
         return self.log.read_text(errors="replace")[-chars:]
 
 
-def router_env(kafka_bootstrap: str, home: Path, app_id: str | None = None) -> dict[str, str]:
+def router_env(
+    kafka_bootstrap: str,
+    home: Path,
+    app_id: str | None = None,
+    rules: Path | None = None,
+    *,
+    only_new: bool = False,
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     env.update(
         HANDOFF_KAFKA_BOOTSTRAP=kafka_bootstrap,
         HANDOFF_ROUTER_APP_ID=app_id or f"handoff-router-test-{uuid.uuid4().hex[:8]}",
         HANDOFF_ROUTER_WEB_PORT=str(free_port()),
         HANDOFF_ROUTER_DATA_DIR=str(home / "router-data"),
-        HANDOFF_ROUTER_RULES_FILE=str(REPO_ROOT / "deploy" / "config" / "rules.yaml"),
+        HANDOFF_ROUTER_RULES_FILE=str(rules or REPO_ROOT / "deploy" / "config" / "routing.yaml"),
+        HANDOFF_ROUTER_RULES_KEY=f"test-{uuid.uuid4().hex}",  # no other test's published rules
         HANDOFF_ROUTER_LOG_LEVEL="info",
     )
+    if only_new:  # skip what other tests left on the shared topics (then warm_up first)
+        env["HANDOFF_ROUTER_OFFSET_RESET"] = "latest"
     return env
 
 
@@ -108,6 +118,102 @@ def ticket_event(event_id: str, **data: Any) -> bytes:
     return json.dumps(event, ensure_ascii=False).encode("utf-8")
 
 
+def warm_up(bootstrap: str, producer: Producer) -> None:
+    """For a worker that starts at the latest offsets: one event on every partition of
+    both ingest topics, seen routed, proves every position is set before a test
+    produces (an event produced before its partition's position was reset is skipped)."""
+    reader = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = {
+            topic: sorted(reader.partitions_for_topic(topic) or [])
+            for topic in (topics.INGEST_SUPPORT, topics.INGEST_SALES)
+        }
+    finally:
+        reader.close()
+    probes: set[str] = set()
+    while True:
+        for topic, numbers in partitions.items():
+            for partition in numbers:
+                probe = unique("probe")
+                value = (
+                    ticket_event(probe)
+                    if topic == topics.INGEST_SUPPORT
+                    else sales_event(probe, intent="quote_request")
+                )
+                producer.send_to(topic, partition, probe.encode(), value)
+                probes.add(probe)
+        try:
+            read_topic(bootstrap, topics.ROUTED, _covers(probes), timeout=30)
+            return
+        except AssertionError:  # a probe fell before its partition was positioned: again
+            probes.clear()
+
+
+def _covers(wanted: set[str]) -> Callable[[list[Any]], bool]:
+    """A read_topic condition that looks at each record once (topics grow large)."""
+    seen: set[str] = set()
+    done = 0
+
+    def until(records: list[Any]) -> bool:
+        nonlocal done
+        seen.update(routed_ids(records[done:]))
+        done = len(records)
+        return bool(wanted) and wanted <= seen
+
+    return until
+
+
+def cloud_event(event_id: str, type_: str, data: dict[str, Any], **attrs: str) -> bytes:
+    event = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": "handoff/ingest/test",
+        "type": type_,
+        "time": datetime.now(UTC).isoformat(),
+        "data": data,
+        **attrs,
+    }
+    return json.dumps(event, ensure_ascii=False).encode("utf-8")
+
+
+def sales_event(event_id: str, **data: Any) -> bytes:
+    """A ``sales.note`` (a rush order unless told otherwise)."""
+    note: dict[str, Any] = {
+        "intent": "rush_order",
+        "subject": "500台を12日までに",
+        "rep_email": "rep@handoff.example",
+        "crm_account_id": "ACME-1",
+        "product_line": "widgets",
+        "quantity": 500,
+        "due_date": (datetime.now(UTC).date() + timedelta(days=20)).isoformat(),
+    }
+    note.update(data)
+    return cloud_event(event_id, "sales.note", note)
+
+
+def capacity_event(event_id: str, line: str, free: dict[str, int]) -> bytes:
+    body = {
+        "plant": "kyoto",
+        "line": line,
+        "as_of": datetime.now(UTC).isoformat(),
+        "free": [{"date": day, "units": units} for day, units in free.items()],
+    }
+    return cloud_event(event_id, "production.capacity", body)
+
+
+def lifecycle_event(task_id: str, type_: str) -> bytes:
+    """What the API puts on handoff.feedback when a task changes (the subject is the task)."""
+    return cloud_event(
+        unique("lifecycle"), type_, {"task_id": task_id, "message": "ok"}, subject=task_id
+    )
+
+
+def write_rules(home: Path, text: str, name: str = "routing.yaml") -> Path:
+    path = home / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 class Producer:
     """kafka-python, acks=all, idempotent; ``send`` waits for the ack and returns it."""
 
@@ -121,6 +227,9 @@ class Producer:
     ) -> Any:
         return self._producer.send(topic, key=key, value=value).get(timeout=30)
 
+    def send_to(self, topic: str, partition: int, key: bytes, value: bytes) -> Any:
+        return self._producer.send(topic, key=key, value=value, partition=partition).get(30)
+
     def close(self) -> None:
         self._producer.close()
 
@@ -130,12 +239,17 @@ def unique(prefix: str) -> str:
 
 
 def routed_ids(records: list[Any]) -> list[str]:
-    """The source event ids of the task.routed records (other records ignored)."""
+    """For each task.routed record, the event that caused it (other records ignored).
+
+    A task that grouped several events is re-emitted as each joins it: the
+    record names the newest one last in ``event_ids``.
+    """
     ids = []
     for record in records:
         try:
-            ids.append(json.loads(record.value)["data"]["source_event_id"])
-        except (ValueError, KeyError, TypeError):
+            data = json.loads(record.value)["data"]
+            ids.append((data.get("event_ids") or [data["source_event_id"]])[-1])
+        except (ValueError, KeyError, TypeError, IndexError):
             continue
     return ids
 

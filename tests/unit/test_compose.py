@@ -212,4 +212,4 @@ def test_the_image_installs_the_package_with_what_it_needs() -> None:
     assert {"pyproject.toml", "schemas", "services"} <= set(sources)
     # the rules file the router and topics services are pointed at is in the image
     assert "deploy/config" in sources
-    assert (ROOT / "deploy" / "config" / "rules.yaml").exists()
+    assert (ROOT / "deploy" / "config" / "routing.yaml").exists()

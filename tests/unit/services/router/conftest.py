@@ -20,8 +20,17 @@ from aiokafka.errors import KafkaTimeoutError
 from aiokafka.structs import RecordMetadata, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from services.router.app import AGENT_NAME, build_app
-from services.router.rules_file import read_rules
+from schemas import topics
+from services.router.app import (
+    ACCOUNT_AGENT_NAME,
+    AGENT_NAME,
+    CLOCK_AGENT_NAME,
+    GROUP_AGENT_NAME,
+    RUSH_AGENT_NAME,
+    build_app,
+    router_of,
+)
+from services.router.rules_file import read_routing_rules
 from services.router.settings import RouterSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -66,31 +75,85 @@ class FakeProducer:
         return [s for s in self.sent if s.topic == topic]
 
 
-@dataclass(frozen=True)
+@dataclass
+class Now:
+    """A clock the test moves."""
+
+    value: datetime = ROUTED_AT
+
+    def __call__(self) -> datetime:
+        return self.value
+
+
+# Which agent consumes each internal topic, so a test can pump messages through.
+APP_ID = "handoff-router-unit"
+INTERNAL_AGENTS = {
+    topics.router_topic(APP_ID, topics.ROUTER_GROUPS): GROUP_AGENT_NAME,
+    topics.router_topic(APP_ID, topics.ROUTER_CLOCKS): CLOCK_AGENT_NAME,
+    topics.router_topic(APP_ID, topics.ROUTER_ACCOUNTS): ACCOUNT_AGENT_NAME,
+    topics.router_topic(APP_ID, topics.ROUTER_CAPACITY): RUSH_AGENT_NAME,
+}
+
+
+@dataclass
 class Router:
     app: Any
     agent: Any
     producer: FakeProducer
     registry: CollectorRegistry
+    now: Now
+    pumped: int = 0
+    outcomes: list[tuple[str, str]] = field(default_factory=list)
 
     def metric(self, name: str, **labels: str) -> float:
         return self.registry.get_sample_value(name, labels) or 0.0
 
+    async def feed(self, agent_name: str, key: bytes | None, value: bytes | None) -> str:
+        """One message through one agent; its outcome."""
+        async with self.app.agents[agent_name].test_context() as agent:
+            await agent.put(key=key, value=value)
+            outcome: str = agent.results[0]
+        self.outcomes.append((agent_name, outcome))
+        return outcome
 
-@pytest.fixture
-def router(tmp_path: Path) -> Iterator[Router]:
+    async def pump(self) -> None:
+        """Deliver every message sent to an internal topic to its agent, until none is left."""
+        while self.pumped < len(self.producer.sent):
+            sent = self.producer.sent[self.pumped]
+            self.pumped += 1
+            if sent.topic in INTERNAL_AGENTS:
+                await self.feed(INTERNAL_AGENTS[sent.topic], sent.key, sent.value)
+
+    async def route(self, agent_name: str, key: bytes, value: bytes | None) -> str:
+        """An incoming event through its route agent and everything it caused."""
+        outcome = await self.feed(agent_name, key, value)
+        await self.pump()
+        return outcome
+
+    async def tick(self) -> None:
+        """One run of the SLA timer, and what it caused."""
+        await router_of(self.app).signal_due_sla_events()
+        await self.pump()
+
+
+def make_router(tmp_path: Path, rules_path: Path) -> Router:
     settings = RouterSettings(
-        router_app_id="handoff-router-unit",
+        router_app_id=APP_ID,
         router_data_dir=tmp_path / "router",
         kafka_bootstrap="127.0.0.1:1",
     )
-    rules = read_rules(REPO_ROOT / "deploy" / "config" / "rules.yaml")
-    registry = CollectorRegistry()
-    app = build_app(settings, rules, registry=registry, clock=lambda: ROUTED_AT)
+    registry, now = CollectorRegistry(), Now()
+    app = build_app(settings, read_routing_rules(rules_path), registry=registry, clock=now)
     producer = FakeProducer()
     app.producer = producer  # type: ignore[assignment]
-    yield Router(app=app, agent=app.agents[AGENT_NAME], producer=producer, registry=registry)
-    _close_unstarted_consumer(app)
+    return Router(app, app.agents[AGENT_NAME], producer, registry, now)
+
+
+@pytest.fixture
+def router(tmp_path: Path) -> Iterator[Router]:
+    made = make_router(tmp_path, REPO_ROOT / "deploy" / "config" / "routing.yaml")
+    yield made
+    _close_unstarted_consumer(made.app)
 
 
 def _close_unstarted_consumer(app: Any) -> None:

@@ -1,14 +1,14 @@
-"""The agent, driven through Faust's ``agent.test_context()``: no broker.
+"""The agents, driven through Faust's ``agent.test_context()``: no broker.
 
-The agent yields one outcome per event, so ``put()`` returns only after the
-event was fully handled (for an agent that does not yield, ``put()`` returns
-as soon as the value enters the stream, before the agent body ran).
+Each agent yields one outcome per event, so ``put()`` returns only after the
+event was fully handled. ``Router.pump`` hands what an agent sent to an
+internal topic to the agent that consumes it, as the broker would.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +16,30 @@ import pytest
 
 from schemas import topics
 from schemas.dlq import DeadLetter
-from schemas.events import CloudEvent, TaskRouted, derived_id
-from services.router.app import run_worker
+from schemas.events import CloudEvent, SlaSignal, TaskFeedback, TaskRouted, derived_id
+from services.router.app import (
+    AGENT_NAME,
+    CAPACITY_AGENT_NAME,
+    FEEDBACK_AGENT_NAME,
+    SALES_AGENT_NAME,
+    run_worker,
+)
+from services.router.codec import decode_incoming
+from services.router.rules_file import read_routing_rules
 from services.router.settings import RouterSettings
-from tests.unit.services.router.conftest import ROUTED_AT, Router
+from tests.unit.services.router.conftest import (
+    REPO_ROOT,
+    ROUTED_AT,
+    Router,
+    _close_unstarted_consumer,
+    make_router,
+)
 
 pytestmark = pytest.mark.anyio
 
 RAISED_AT = ROUTED_AT - timedelta(seconds=5)
+EXAMPLE = REPO_ROOT / "deploy" / "config" / "routing.yaml"
+RULES = read_routing_rules(EXAMPLE)
 
 
 @pytest.fixture
@@ -41,82 +57,191 @@ def ticket_event(event_id: str = "ev-1", **data: Any) -> bytes:
         "component": "billing-ui",
     }
     ticket.update(data)
+    return cloud_event(
+        event_id, "support.ticket", {k: v for k, v in ticket.items() if v is not None}
+    )
+
+
+def sales_event(event_id: str = "note-1", **data: Any) -> bytes:
+    note: dict[str, Any] = {
+        "intent": "rush_order",
+        "subject": "500 units by the 12th",
+        "rep_email": "rep@handoff.example",
+        "crm_account_id": "ACME-1",
+        "product_line": "widgets",
+        "quantity": 500,
+        "due_date": "2026-12-12",
+    }
+    note.update(data)
+    return cloud_event(event_id, "sales.note", note)
+
+
+def capacity_event(
+    event_id: str, free: dict[str, int], as_of: str = "2026-11-20T00:00:00+00:00"
+) -> bytes:
+    body = {
+        "plant": "kyoto",
+        "line": "widgets",
+        "as_of": as_of,
+        "free": [{"date": day, "units": units} for day, units in free.items()],
+    }
+    return cloud_event(event_id, "production.capacity", body)
+
+
+def cloud_event(event_id: str, type_: str, data: dict[str, Any]) -> bytes:
     event = {
         "specversion": "1.0",
         "id": event_id,
-        "source": "handoff/ingest/support",
-        "type": "support.ticket",
+        "source": "handoff/ingest/test",
+        "type": type_,
         "time": RAISED_AT.isoformat(),
-        "data": ticket,
+        "data": data,
     }
     return json.dumps(event, ensure_ascii=False).encode("utf-8")
 
 
-def routed_task(value: bytes) -> tuple[CloudEvent, TaskRouted]:
-    event = CloudEvent.from_bytes(value)
-    return event, TaskRouted.model_validate(event.data)
+def feedback_event(task_id: str, type_: str) -> bytes:
+    return cloud_event(f"fb-{type_}-{task_id}", type_, {"task_id": task_id}).replace(
+        b'"type"', b'"subject":"' + task_id.encode() + b'","type"'
+    )
 
 
-async def test_a_ticket_is_routed_to_its_team_with_the_sla(router: Router) -> None:
-    async with router.agent.test_context() as agent:
-        await agent.put(key=b"example.co.jp", value=ticket_event())
-        assert agent.results == {0: "routed"}
+def routed_tasks(router: Router, topic: str = topics.ROUTED) -> list[tuple[CloudEvent, TaskRouted]]:
+    events = [CloudEvent.from_bytes(s.value) for s in router.producer.to(topic)]
+    return [(e, TaskRouted.model_validate(e.data)) for e in events]
+
+
+async def test_a_ticket_is_routed_to_its_owner_with_the_rule_and_business_hours_sla(
+    router: Router,
+) -> None:
+    assert await router.route(AGENT_NAME, b"example.co.jp", ticket_event()) == "routed"
 
     routed, billing = router.producer.to(topics.ROUTED), router.producer.to("handoff.team.billing")
     assert len(routed) == len(billing) == 1
     assert routed[0].value == billing[0].value
     assert routed[0].key == billing[0].key == b"example.co.jp"
-    event, task = routed_task(routed[0].value)
+    ((event, task),) = routed_tasks(router)
     assert event.type == "task.routed"
     assert event.id == derived_id("task.routed", "ev-1")
     assert task.task_id == derived_id("task", "ev-1")
-    assert (task.team, task.rule) == ("billing", "component:billing-ui")
-    assert task.sla_due == RAISED_AT + timedelta(hours=1)
+    (expected,) = RULES.decide(decode_incoming(ticket_event(), "support.ticket").labels, RAISED_AT)
+    assert expected.clocks is not None
+    assert expected.clocks.acknowledge is not None
+    assert (task.team, task.rule, task.route_id) == (
+        "billing",
+        expected.route_id,
+        expected.route_id,
+    )
+    assert task.reason is not None
+    assert "billing" in task.reason
+    assert (task.rules_version, task.department, task.sla_policy) == (
+        RULES.version,
+        "engineering",
+        "urgent",
+    )
+    # 18:00:00 JST on a Friday: the hour to acknowledge starts on Monday at 09:00
+    assert task.sla_due == task.acknowledge_by == expected.clocks.acknowledge.due
+    assert task.sla_due.isoformat() == "2026-11-23T01:00:00+00:00"
+    assert (task.event_count, task.accounts) == (1, ["example.co.jp"])
     assert (task.raised_at, task.routed_at) == (RAISED_AT, ROUTED_AT)
     assert router.producer.to(topics.DLQ) == []
 
 
 async def test_japanese_text_survives_byte_for_byte(router: Router) -> None:
     subject, description = "アプリが起動直後に落ちる", "iOS 18 で起動するとすぐに終了します。"
-    async with router.agent.test_context() as agent:
-        await agent.put(
-            key=b"example.co.jp",
-            value=ticket_event(subject=subject, description=description, component="mobile-app"),
-        )
+    value = ticket_event(subject=subject, description=description, component="mobile-app")
+    await router.route(AGENT_NAME, b"example.co.jp", value)
     (sent,) = router.producer.to("handoff.team.mobile")
     assert subject.encode("utf-8") in sent.value
-    _, task = routed_task(sent.value)
+    task = TaskRouted.model_validate(CloudEvent.from_bytes(sent.value).data)
     assert (task.subject, task.description) == (subject, description)
 
 
-async def test_an_unowned_component_goes_to_the_default_team(router: Router) -> None:
-    async with router.agent.test_context() as agent:
-        await agent.put(key=b"acme.com", value=ticket_event(component="fax", priority="low"))
-    (sent,) = router.producer.to("handoff.team.support-triage")
-    _, task = routed_task(sent.value)
-    assert (task.rule, task.sla_due) == ("default", RAISED_AT + timedelta(days=3))
+async def test_a_ticket_without_a_component_goes_to_the_default_team(router: Router) -> None:
+    await router.route(AGENT_NAME, b"acme.com", ticket_event(component=None, priority="low"))
+    ((_, task),) = routed_tasks(router, "handoff.team.support-triage")
+    assert (task.route_id, task.sla_policy) == ("/", "standard")
 
 
-async def test_a_duplicate_event_id_is_counted_not_emitted_again(router: Router) -> None:
-    async with router.agent.test_context() as agent:
-        await agent.put(key=b"example.co.jp", value=ticket_event("ev-dup"))
-        await agent.put(key=b"example.co.jp", value=ticket_event("ev-dup"))
-        await agent.put(key=b"example.co.jp", value=ticket_event("ev-other"))
-        assert agent.results == {0: "routed", 1: "duplicate", 2: "routed"}
+async def test_a_sales_note_is_routed_by_its_intent_and_keyed_by_its_account(
+    router: Router,
+) -> None:
+    note = sales_event("won-1", intent="deal_won", subject="受注しました")
+    assert await router.route(SALES_AGENT_NAME, b"crm:ACME-1", note) == "routed"
+    ((_event, task),) = routed_tasks(router, "handoff.team.marketing")
+    assert router.producer.to("handoff.team.marketing")[0].key == b"crm:ACME-1"
+    assert (task.account, task.team, task.labels) == (
+        "crm:ACME-1",
+        "marketing",
+        {"feedback": "lead-quality"},
+    )
+    assert (task.subject, task.requester_email) == ("受注しました", "rep@handoff.example")
+    assert task.task_id == derived_id("task", "won-1")
 
-    routed_ids = [CloudEvent.from_bytes(s.value).id for s in router.producer.to(topics.ROUTED)]
-    assert routed_ids == [
-        derived_id("task.routed", "ev-dup"),
-        derived_id("task.routed", "ev-other"),
-    ]
-    assert len(router.producer.to("handoff.team.billing")) == 2
-    # the table remembered the ids (and wrote them to its changelog)
-    changelog = [(f.message.key, f.message.value) for f in router.producer.changelog]
-    assert changelog == [
-        (b'"ev-dup"', f'"{derived_id("task", "ev-dup")}"'.encode()),
-        (b'"ev-other"', f'"{derived_id("task", "ev-other")}"'.encode()),
-    ]
+
+async def test_continue_gives_one_task_per_team_with_ids_from_the_route(tmp_path: Path) -> None:
+    rules = tmp_path / "routing.yaml"
+    rules.write_text(
+        "teams: {triage: {}, l2: {}, billing: {}}\n"
+        "route:\n  team: triage\n  group_by: [id]\n  routes:\n"
+        "    - {matchers: ['priority=\"urgent\"'], team: l2, continue: true}\n"
+        "    - {matchers: ['component=\"billing-ui\"'], team: billing}\n"
+    )
+    router = make_router(tmp_path, rules)
+    try:
+        await router.route(AGENT_NAME, b"example.co.jp", ticket_event("multi"))
+        tasks = {task.team: task for _, task in routed_tasks(router)}
+        assert sorted(tasks) == ["billing", "l2"]
+        assert tasks["l2"].task_id == derived_id("task", "multi")
+        assert tasks["billing"].task_id == derived_id(
+            "task", "multi", tasks["billing"].route_id or ""
+        )
+        assert (
+            len(router.producer.to("handoff.team.l2"))
+            == len(router.producer.to("handoff.team.billing"))
+            == 1
+        )
+    finally:
+        _close_unstarted_consumer(router.app)
+
+
+async def test_a_burst_about_one_component_from_three_accounts_is_one_task(router: Router) -> None:
+    emails = ["a@acme.example", "b@acme.example", "c@globex.example", "d@initech.example"]
+    for n, email in enumerate(emails):
+        value = ticket_event(
+            f"burst-{n}", requester_email=email, component="reports", priority="normal"
+        )
+        await router.route(AGENT_NAME, email.split("@")[1].encode(), value)
+
+    updates = routed_tasks(router, "handoff.team.analytics")
+    assert {task.task_id for _, task in updates} == {derived_id("task", "burst-0")}
+    assert [task.event_count for _, task in updates] == [1, 2, 3, 4]
+    last = updates[-1][1]
+    assert last.accounts == ["acme.example", "globex.example", "initech.example"]
+    assert len(last.requesters) == 4
+    assert last.event_ids == [f"burst-{n}" for n in range(4)]
+    assert last.summary == "4 requests from 4 requesters, 3 accounts"
+    assert len({event.id for event, _ in updates}) == 4  # each update its own event id
+
+
+async def test_a_duplicate_event_is_counted_not_emitted_again(router: Router) -> None:
+    assert await router.route(AGENT_NAME, b"example.co.jp", ticket_event("ev-dup")) == "routed"
+    assert await router.route(AGENT_NAME, b"example.co.jp", ticket_event("ev-dup")) == "routed"
+    assert ("group_routed_decision", "duplicate") in router.outcomes
+    assert len(router.producer.to("handoff.team.billing")) == 1
     assert router.metric("handoff_router_events_total", outcome="duplicate") == 1
+
+
+async def test_related_tasks_of_the_same_account_travel_with_a_new_task(router: Router) -> None:
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event("first", component="login"))
+    quote_note = sales_event(
+        "quote", intent="quote_request", crm_account_id=None, customer_email="buyer@example.co.jp"
+    )
+    await router.route(SALES_AGENT_NAME, b"example.co.jp", quote_note)
+    ((_, quote),) = routed_tasks(router, "handoff.team.sales-desk")
+    assert [(r.task_id, r.team, r.department, r.state) for r in quote.related] == [
+        (derived_id("task", "first"), "identity", "engineering", "open")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -132,10 +257,8 @@ async def test_a_duplicate_event_id_is_counted_not_emitted_again(router: Router)
 async def test_poison_goes_to_the_dead_letter_topic_and_the_agent_goes_on(
     router: Router, value: bytes | None, error_type: str, says: str
 ) -> None:
-    async with router.agent.test_context() as agent:
-        await agent.put(key=b"acme.com", value=value)
-        await agent.put(key=b"example.co.jp", value=ticket_event("ev-after-poison"))
-        assert agent.results == {0: "dead_lettered", 1: "routed"}
+    assert await router.route(AGENT_NAME, b"acme.com", value) == "dead_lettered"
+    assert await router.route(AGENT_NAME, b"example.co.jp", ticket_event("after")) == "routed"
 
     (parked,) = router.producer.to(topics.DLQ)
     assert parked.key == b"acme.com"
@@ -147,32 +270,105 @@ async def test_poison_goes_to_the_dead_letter_topic_and_the_agent_goes_on(
     assert (letter.service, letter.at) == ("router", ROUTED_AT)
     assert len(router.producer.to(topics.ROUTED)) == 1
     assert router.metric("handoff_router_events_total", outcome="dead_lettered") == 1
-    assert router.metric("handoff_router_events_total", outcome="routed") == 1
-
-
-async def test_metrics_count_outcomes_teams_and_latency(router: Router) -> None:
-    async with router.agent.test_context() as agent:
-        await agent.put(key=b"example.co.jp", value=ticket_event("a"))
-        await agent.put(key=b"example.co.jp", value=ticket_event("b", component="login"))
-        await agent.put(key=b"example.co.jp", value=ticket_event("b", component="login"))
-    assert router.metric("handoff_router_events_total", outcome="routed") == 2
-    assert router.metric("handoff_router_events_total", outcome="duplicate") == 1
-    assert router.metric("handoff_router_routed_total", team="billing") == 1
-    assert router.metric("handoff_router_routed_total", team="identity") == 1
-    assert router.metric("handoff_router_routed_total", team="mobile") == 0
-    assert router.metric("handoff_router_route_latency_seconds_count") == 2
-    assert router.metric("handoff_router_route_latency_seconds_sum") == 10.0
-    assert router.metric("handoff_router_processing_seconds_count") == 3
 
 
 async def test_an_unacknowledged_send_is_retried_not_dropped(router: Router) -> None:
     router.producer.fail_next = 1
-    async with router.agent.test_context() as agent:
-        await agent.put(key=b"example.co.jp", value=ticket_event("ev-retry"))
-        assert agent.results == {0: "routed"}
+    assert await router.route(AGENT_NAME, b"example.co.jp", ticket_event("ev-retry")) == "routed"
     assert len(router.producer.to(topics.ROUTED)) == 1
-    assert len(router.producer.to("handoff.team.billing")) == 1
     assert router.metric("handoff_router_send_retries_total") == 1
+
+
+async def test_sla_signals_come_due_once_and_a_breach_escalates(router: Router) -> None:
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event("late", component=None))
+    ((_, task),) = routed_tasks(router, "handoff.team.support-l2")
+    assert task.acknowledge_by is not None
+    router.now.value = task.acknowledge_by + timedelta(seconds=1)
+    await router.tick()
+    await router.tick()  # the timer fires again: nothing new
+
+    signals = [CloudEvent.from_bytes(s.value) for s in router.producer.to(topics.SLA)]
+    assert [(e.type, SlaSignal.model_validate(e.data).clock) for e in signals] == [
+        ("sla.at_risk", "acknowledge"),
+        ("sla.breached", "acknowledge"),
+    ]
+    assert signals[1].id == derived_id("sla.breached", task.task_id, "sla.breached:acknowledge")
+    assert SlaSignal.model_validate(signals[1].data).escalate_to == "support-lead"
+    ((_, escalated),) = routed_tasks(router, "handoff.team.support-lead")
+    assert (escalated.task_id, escalated.escalated_from) == (task.task_id, "support-l2")
+    assert router.metric("handoff_router_sla_events_total", type="sla.breached") == 1
+
+
+async def test_acknowledging_stops_the_acknowledge_clock(router: Router) -> None:
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event("acked", component=None))
+    ((_, task),) = routed_tasks(router, "handoff.team.support-l2")
+    await router.feed(
+        FEEDBACK_AGENT_NAME, b"example.co.jp", feedback_event(task.task_id, "task.acknowledged")
+    )
+    await router.pump()
+    assert task.acknowledge_by is not None
+    assert task.resolve_by is not None
+    router.now.value = task.acknowledge_by + timedelta(minutes=5)
+    await router.tick()
+    assert router.producer.to(topics.SLA) == []
+    await router.feed(
+        FEEDBACK_AGENT_NAME, b"example.co.jp", feedback_event(task.task_id, "task.resolved")
+    )
+    await router.pump()
+    router.now.value = task.resolve_by + timedelta(minutes=5)
+    await router.tick()
+    assert router.producer.to(topics.SLA) == []
+
+
+async def test_a_resolved_task_frees_its_group(router: Router) -> None:
+    first = ticket_event("g-1", component="reports", priority="normal")
+    await router.route(AGENT_NAME, b"example.co.jp", first)
+    task_id = derived_id("task", "g-1")
+    await router.feed(
+        FEEDBACK_AGENT_NAME, b"example.co.jp", feedback_event(task_id, "task.resolved")
+    )
+    await router.pump()
+    await router.route(
+        AGENT_NAME, b"example.co.jp", ticket_event("g-2", component="reports", priority="normal")
+    )
+    ids = [task.task_id for _, task in routed_tasks(router, "handoff.team.analytics")]
+    assert ids == [task_id, derived_id("task", "g-2")]
+
+
+async def test_a_rush_order_within_capacity_is_answered_and_holds_the_units(router: Router) -> None:
+    free = {"2026-11-25": 300, "2026-11-30": 300}
+    await router.feed(CAPACITY_AGENT_NAME, b"widgets", capacity_event("cap-1", free))
+    await router.route(SALES_AGENT_NAME, b"crm:ACME-1", sales_event("rush-1", quantity=500))
+    (answer,) = [CloudEvent.from_bytes(s.value) for s in router.producer.to(topics.FEEDBACK)]
+    feedback = TaskFeedback.model_validate(answer.data)
+    assert (feedback.status, feedback.team) == ("resolved", "production-planning")
+    assert feedback.message == "feasible, earliest date 2026-11-30"
+    assert feedback.task_id == derived_id("task", "rush-1")
+    assert routed_tasks(router, "handoff.team.production-planning") == []
+
+    # the same units cannot be promised twice: the next order becomes planning work
+    await router.route(
+        SALES_AGENT_NAME,
+        b"crm:ACME-2",
+        sales_event("rush-2", quantity=200, crm_account_id="ACME-2"),
+    )
+    assert len(router.producer.to(topics.FEEDBACK)) == 1
+    ((_, planning),) = routed_tasks(router, "handoff.team.production-planning")
+    assert (planning.task_id, planning.earliest_feasible) == (derived_id("task", "rush-2"), None)
+    # a redelivered first order finds its hold and gets the same answer
+    await router.route(SALES_AGENT_NAME, b"crm:ACME-1", sales_event("rush-1", quantity=500))
+    assert {s.value for s in router.producer.to(topics.FEEDBACK)} == {answer.to_bytes()}
+
+
+async def test_an_infeasible_rush_order_goes_to_planning_with_the_earliest_date(
+    router: Router,
+) -> None:
+    free = {"2026-12-10": 100, "2026-12-20": 1000}
+    await router.feed(CAPACITY_AGENT_NAME, b"widgets", capacity_event("cap-2", free))
+    await router.route(SALES_AGENT_NAME, b"crm:ACME-1", sales_event("rush-late", quantity=500))
+    assert router.producer.to(topics.FEEDBACK) == []
+    ((_, planning),) = routed_tasks(router, "handoff.team.production-planning")
+    assert planning.earliest_feasible == date(2026, 12, 20)
 
 
 async def test_the_worker_refuses_to_start_with_a_bad_rule_file(tmp_path: Path) -> None:

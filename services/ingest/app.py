@@ -7,6 +7,7 @@ broker is a 503 with ``Retry-After`` -- never a 500, never a silent drop.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import uuid
@@ -22,13 +23,22 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from schemas import topics
-from schemas.events import SUPPORT_TICKET, CloudEvent, SupportTicket, derived_id, envelope
+from schemas.events import (
+    SUPPORT_TICKET,
+    CloudEvent,
+    ProductionCapacity,
+    SalesNote,
+    SupportTicket,
+    derived_id,
+    envelope,
+)
 from services.core.errors import HandoffError
-from services.core.identity import account_from_email
+from services.ingest.adapters import capacity_csv, freshdesk, handoff, hubspot, salesforce, zendesk
+from services.ingest.adapters.base import AdapterContext, AdapterError, Normalised
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import EventPublisher, KafkaPublisher, PublishError
 from services.ingest.settings import IngestSettings
+from services.ingest.signatures import SignatureError, verify_handoff, verify_zendesk
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +46,27 @@ SUPPORT = "support"
 SUPPORT_SOURCE = "/sources/support"
 RETRY_AFTER_S = 5
 JSON_MEDIA_TYPE = "application/json"
+CSV_MEDIA_TYPE = "text/csv"
+
+Adapter = Callable[[object, AdapterContext], list[Normalised]]
+Verifier = Callable[..., None]
+
+# source -> (path, adapter, signature scheme, media type, summary); support is special-cased
+WEBHOOKS: dict[str, tuple[str, Adapter, Verifier, str, str]] = {
+    "sales": ("/v1/sources/sales/notes", handoff.sales_note, verify_handoff, JSON_MEDIA_TYPE,
+              "A sales note in handoff's own JSON"),
+    "capacity": ("/v1/sources/capacity/updates", handoff.capacity, verify_handoff,
+                 JSON_MEDIA_TYPE, "A production capacity update in handoff's own JSON"),
+    "zendesk": ("/v1/sources/zendesk/webhooks", zendesk.adapt, verify_zendesk, JSON_MEDIA_TYPE,
+                "A Zendesk ticket webhook (signed with Zendesk's scheme)"),
+    "freshdesk": ("/v1/sources/freshdesk/webhooks", freshdesk.adapt, verify_handoff,
+                  JSON_MEDIA_TYPE, "A Freshdesk ticket webhook"),
+    "salesforce": ("/v1/sources/salesforce/webhooks", salesforce.adapt, verify_handoff,
+                   JSON_MEDIA_TYPE, "Salesforce records (Opportunity, Lead, Task, Note)"),
+    "hubspot": ("/v1/sources/hubspot/webhooks", hubspot.adapt, verify_handoff, JSON_MEDIA_TYPE,
+                "HubSpot CRM objects (deal, note, contact)"),
+}  # fmt: skip
+CSV_PATH = "/v1/sources/capacity/csv"
 
 Clock = Callable[[], datetime]
 
@@ -84,6 +115,34 @@ def create_app(
 
     app = FastAPI(title="handoff ingest", lifespan=lifespan)
 
+    def context() -> AdapterContext:
+        return AdapterContext(received_at=now(), loss_reasons=settings.ingest_loss_reasons)
+
+    def authenticate(source: str, verify: Verifier, request: Request, body: bytes) -> None:
+        """Raise a 401 unless the body is signed with the source's secret (or may be unsigned)."""
+        secret = settings.secret(source)
+        try:
+            if secret is None:
+                if source in settings.ingest_unsigned_sources:
+                    return
+                env = f"HANDOFF_INGEST_SECRET_{source.upper()}"
+                raise SignatureError(
+                    "unconfigured", f"no secret configured for {source}; set {env}"
+                )
+            verify(
+                secret,
+                request.headers,
+                body,
+                now=now(),
+                max_skew_s=settings.ingest_signature_max_skew_s,
+            )
+        except SignatureError as exc:
+            metrics.signature_failures.labels(source=source, reason=exc.reason).inc()
+            log.warning("refused a %s request: %s (%s)", source, exc.reason, exc.detail)
+            raise RequestRejectedError(
+                401, "unauthorized", f"signature refused: {exc.detail}"
+            ) from None
+
     @app.post(
         "/v1/sources/support/tickets",
         status_code=202,
@@ -93,16 +152,50 @@ def create_app(
     async def receive_support_ticket(request: Request) -> JSONResponse:
         try:
             body = await read_json_body(request, settings.ingest_max_body_bytes)
+            authenticate(SUPPORT, verify_handoff, request, body)
             ticket = parse_ticket(body)
-            event = ticket_event(ticket, received_at=now())
-            account = account_from_email(ticket.requester_email)
-            await publish(topics.INGEST_SUPPORT, account.encode(), event.to_bytes(), sink, metrics)
+            out = handoff.ticket_normalised(ticket, context())
+            await publish(out.topic, out.key.encode(), out.event.to_bytes(), sink, metrics)
         except RequestRejectedError as rejected:
             metrics.count(SUPPORT, rejected.outcome)
             return rejected.response()
         metrics.count(SUPPORT, "accepted")
-        body_out = {"id": event.id, "account": account, "topic": topics.INGEST_SUPPORT}
+        body_out = {"id": out.event.id, "account": out.key, "topic": out.topic}
         return JSONResponse(body_out, status_code=202)
+
+    def webhook(source: str, adapter: Adapter, verify: Verifier, media: str) -> Any:
+        async def receive(request: Request) -> JSONResponse:
+            try:
+                raw = await read_body(request, settings.ingest_max_body_bytes, media)
+                authenticate(source, verify, request, raw)
+                payload = raw if media == CSV_MEDIA_TYPE else parse_json(raw)
+                try:
+                    outs = adapter(payload, context())
+                except AdapterError as exc:
+                    raise RequestRejectedError(422, "rejected", exc.errors) from None
+                for out in outs:
+                    await publish(out.topic, out.key.encode(), out.event.to_bytes(), sink, metrics)
+            except RequestRejectedError as rejected:
+                metrics.count(source, rejected.outcome)
+                return rejected.response()
+            metrics.count(source, "accepted")
+            return JSONResponse({"events": [_summary(o) for o in outs]}, status_code=202)
+
+        return receive
+
+    for source, (path, adapter, verify, media, summary) in WEBHOOKS.items():
+        models: dict[str, type[BaseModel]] = {"sales": SalesNote, "capacity": ProductionCapacity}
+        model = models.get(source)
+        doc = _json_body_doc(app, model) if model else _any_body_doc(media)
+        app.post(path, status_code=202, summary=summary, openapi_extra=doc)(
+            webhook(source, adapter, verify, media)
+        )
+    app.post(
+        CSV_PATH,
+        status_code=202,
+        summary="A production capacity CSV export (one row per line and date)",
+        openapi_extra=_any_body_doc(CSV_MEDIA_TYPE),
+    )(webhook("capacity", capacity_csv.adapt, verify_handoff, CSV_MEDIA_TYPE))
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
@@ -122,7 +215,12 @@ def create_app(
 
 async def read_json_body(request: Request, limit: int) -> bytes:
     """The body of a JSON request, refusing other media types and more than ``limit`` bytes."""
-    require_json(request.headers)
+    return await read_body(request, limit, JSON_MEDIA_TYPE)
+
+
+async def read_body(request: Request, limit: int, media_type: str) -> bytes:
+    """The body of a request of ``media_type``, refusing others and more than ``limit`` bytes."""
+    require_media(request.headers, media_type)
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.strip().isdigit():
@@ -144,11 +242,15 @@ async def read_json_body(request: Request, limit: int) -> bytes:
 
 
 def require_json(headers: Mapping[str, str]) -> None:
+    require_media(headers, JSON_MEDIA_TYPE)
+
+
+def require_media(headers: Mapping[str, str], expected: str) -> None:
     raw = headers.get("content-type", "")
     media_type, _, rest = raw.partition(";")
-    if media_type.strip().lower() != JSON_MEDIA_TYPE:
+    if media_type.strip().lower() != expected:
         got = f"got {raw!r}" if raw else "none given"
-        raise _unsupported(f"Content-Type must be {JSON_MEDIA_TYPE} ({got})")
+        raise _unsupported(f"Content-Type must be {expected} ({got})")
     params = dict(_param(p) for p in rest.split(";") if p.strip())
     if params.get("charset", "utf-8") not in ("utf-8", "utf8"):
         raise _unsupported(f"the body must be UTF-8 (got charset={params['charset']})")
@@ -178,6 +280,34 @@ def parse_ticket(body: bytes) -> SupportTicket:
             for error in exc.errors(include_url=False)
         ]
         raise RequestRejectedError(422, "rejected", errors) from None
+
+
+def parse_json(body: bytes) -> object:
+    """The body as JSON (any shape: the adapter judges it), or a 422 saying why not."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        msg = f"body is not valid UTF-8 (invalid byte at offset {exc.start})"
+        raise RequestRejectedError(422, "rejected", _body_error(msg, "utf8_invalid")) from None
+    except json.JSONDecodeError as exc:
+        msg = f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise RequestRejectedError(422, "rejected", _body_error(msg, "json_invalid")) from None
+    except RecursionError:
+        msg = "invalid JSON: nested too deeply"
+        raise RequestRejectedError(422, "rejected", _body_error(msg, "json_invalid")) from None
+
+
+def _body_error(msg: str, type_: str) -> list[dict[str, Any]]:
+    return [{"loc": ["body"], "msg": msg, "type": type_}]
+
+
+def _summary(out: Normalised) -> dict[str, str]:
+    return {"id": out.event.id, "type": out.event.type, "topic": out.topic, "account": out.key}
+
+
+def _any_body_doc(media_type: str) -> dict[str, Any]:
+    schema = {"type": "string"} if media_type == CSV_MEDIA_TYPE else {"type": "object"}
+    return {"requestBody": {"required": True, "content": {media_type: {"schema": schema}}}}
 
 
 def ticket_event(ticket: SupportTicket, *, received_at: datetime) -> CloudEvent:

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-SOURCES = ("support",)
-OUTCOMES = ("accepted", "rejected", "unavailable", "too_large", "unsupported_media")
+from services.ingest.signatures import REASONS
+
+# HTTP sources, and the raw Kafka sources as raw:<source> (a bounded set either way).
+SOURCES = (
+    "support", "sales", "capacity", "zendesk", "freshdesk", "salesforce", "hubspot",
+    "raw:handoff", "raw:zendesk", "raw:freshdesk", "raw:salesforce", "raw:hubspot",
+    "raw:capacity-csv",
+)  # fmt: skip
+OUTCOMES = (
+    "accepted",
+    "rejected",
+    "unavailable",
+    "too_large",
+    "unsupported_media",
+    "unauthorized",
+    "dead_lettered",
+)
 PUBLISH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -23,11 +38,22 @@ class IngestMetrics:
             buckets=PUBLISH_BUCKETS,
             registry=registry,
         )
+        self.signature_failures = Counter(
+            "handoff_ingest_signature_failures_total",
+            "Webhooks refused with a 401, by source and reason.",
+            ["source", "reason"],
+            registry=registry,
+        )
         for source in SOURCES:
             for outcome in OUTCOMES:
                 self.events.labels(source=source, outcome=outcome)
+            for reason in REASONS:
+                if not source.startswith("raw:"):
+                    self.signature_failures.labels(source=source, reason=reason)
 
     def count(self, source: str, outcome: str) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown outcome {outcome!r}")
+        if source not in SOURCES:
+            raise ValueError(f"unknown source {source!r}")
         self.events.labels(source=source, outcome=outcome).inc()

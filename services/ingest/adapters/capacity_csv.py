@@ -1,0 +1,199 @@
+"""Production capacity CSV exports -> ``production.capacity`` (one event per line and as_of).
+
+One row per plant, line, date: ``plant,line,product_family,date,free_units,as_of``.
+As manufacturing systems write them: a UTF-8 byte-order mark, ``;`` or tab instead of
+``,``, headers in any case with spaces ("Free Units"), the aliases ``units``/``free``/
+``available`` and ``day``, thousands separators in numbers ("1,200" in a ``;`` file),
+line names with spaces ("Line A" -> ``line-a``). ``as_of`` needs a time zone.
+Rows of one (plant, line, product family, as_of) become one event whose id is derived
+from those four, the same as the JSON endpoint's, so a re-imported export is harmless.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from schemas.events import ProductionCapacity
+from services.ingest.adapters.base import (
+    AdapterContext,
+    AdapterError,
+    Normalised,
+    day,
+    integer,
+    text,
+    timestamp,
+    validated,
+)
+from services.ingest.adapters.handoff import capacity_normalised
+
+COLUMNS = {
+    "plant": "plant",
+    "plant_id": "plant",
+    "line": "line",
+    "line_id": "line",
+    "production_line": "line",
+    "product_family": "product_family",
+    "family": "product_family",
+    "date": "date",
+    "day": "date",
+    "free_units": "units",
+    "units": "units",
+    "free": "units",
+    "available": "units",
+    "available_units": "units",
+    "as_of": "as_of",
+    "asof": "as_of",
+    "exported_at": "as_of",
+}
+REQUIRED = ("plant", "line", "date", "units", "as_of")
+
+
+@dataclass(frozen=True)
+class CapacityRow:
+    number: int  # 1-based line number in the file (the header is line 1)
+    plant: str
+    line: str
+    product_family: str | None
+    date: date
+    units: int
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class RowError:
+    number: int
+    raw: str
+    error: AdapterError
+
+
+def parse(content: str) -> tuple[list[CapacityRow], list[RowError]]:
+    """Every row read, or refused with the reason; a bad header refuses the whole file."""
+    content = content.removeprefix("\ufeff")
+    lines = content.splitlines()
+    if not lines or not lines[0].strip():
+        raise AdapterError.at(("body",), "the CSV has no header row", "csv")
+    dialect = _dialect(lines[0])
+    reader = csv.reader(lines, dialect)
+    header = [_column(name) for name in next(reader)]
+    missing = [name for name in REQUIRED if name not in header]
+    if missing:
+        msg = f"the CSV header lacks {', '.join(missing)} (got {', '.join(header)})"
+        raise AdapterError.at(("body", "header"), msg, "csv")
+    rows: list[CapacityRow] = []
+    errors: list[RowError] = []
+    for number, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        try:
+            rows.append(
+                _row(number, dict(zip(header, cells, strict=False)), len(cells), len(header))
+            )
+        except AdapterError as exc:
+            errors.append(RowError(number, lines[number - 1] if number <= len(lines) else "", exc))
+    return rows, errors
+
+
+def events(rows: list[CapacityRow]) -> tuple[list[Normalised], list[RowError]]:
+    """One event per (plant, line, product family, as_of); a date twice in one is refused."""
+    groups: dict[tuple[str, str, str | None, datetime], dict[date, CapacityRow]] = {}
+    errors: list[RowError] = []
+    for row in rows:
+        group = groups.setdefault((row.plant, row.line, row.product_family, row.as_of), {})
+        if row.date in group:
+            earlier = group[row.date].number
+            msg = f"{row.date} already given for {row.plant}/{row.line} on line {earlier}"
+            errors.append(
+                RowError(row.number, "", AdapterError.at(("row", row.number, "date"), msg))
+            )
+            continue
+        group[row.date] = row
+    out: list[Normalised] = []
+    for (plant, line, family, as_of), days in groups.items():
+        first = min(r.number for r in days.values())
+        try:
+            model = validated(
+                ProductionCapacity,
+                {
+                    "plant": plant,
+                    "line": line,
+                    "product_family": family,
+                    "as_of": as_of,
+                    "free": [{"date": d, "units": days[d].units} for d in sorted(days)],
+                },
+                ("row", first),
+            )
+        except AdapterError as exc:
+            errors.extend(RowError(r.number, "", exc) for r in days.values())
+            continue
+        out.append(capacity_normalised(model))
+    return out, errors
+
+
+def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
+    """A whole CSV upload: every row must be good, or the upload is refused naming the rows."""
+    if isinstance(payload, bytes):
+        try:
+            payload = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            msg = f"the CSV is not valid UTF-8 (invalid byte at offset {exc.start})"
+            raise AdapterError.at(("body",), msg, "utf8_invalid") from None
+    if not isinstance(payload, str):
+        raise AdapterError.at(("body",), "a CSV upload must be text", "string_type")
+    rows, errors = parse(payload)
+    found, more = events(rows)
+    errors += more
+    if errors:
+        raise AdapterError([e for err in errors[:20] for e in err.error.errors])
+    if not found:
+        raise AdapterError.at(("body",), "the CSV has no data rows", "csv")
+    return found
+
+
+def _row(number: int, cells: dict[str, str], width: int, expected: int) -> CapacityRow:
+    loc = ("row", number)
+    if width > expected:
+        raise AdapterError.at(loc, f"{width} cells but the header has {expected}", "csv")
+    values: dict[str, Any] = {}
+    for name in REQUIRED:
+        values[name] = text(cells.get(name), (*loc, name))
+        if values[name] is None:
+            raise AdapterError.at((*loc, name), "field required", "missing")
+    family = text(cells.get("product_family"), (*loc, "product_family"))
+    units = integer(values["units"], (*loc, "free_units"))
+    when = day(values["date"], (*loc, "date"))
+    as_of = timestamp(values["as_of"], (*loc, "as_of"))
+    if units is None or when is None or as_of is None:  # pragma: no cover - required above
+        raise AdapterError.at(loc, "field required", "missing")
+    if not 0 <= units <= 1_000_000_000:
+        raise AdapterError.at((*loc, "free_units"), f"must be 0..1e9, got {units}", "range")
+    return CapacityRow(
+        number=number,
+        plant=values["plant"],
+        line=_slug(values["line"]),
+        product_family=_slug(family) if family else None,
+        date=when,
+        units=units,
+        as_of=as_of,
+    )
+
+
+def _dialect(header: str) -> type[csv.Dialect]:
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    sep = max(counts, key=lambda s: counts[s])
+
+    class Export(csv.excel):
+        delimiter = sep
+
+    return Export
+
+
+def _column(name: str) -> str:
+    slug = "_".join(name.strip().strip('"').lower().replace("-", " ").split())
+    return COLUMNS.get(slug, slug)
+
+
+def _slug(value: str) -> str:
+    return "-".join(value.lower().split())

@@ -1,0 +1,124 @@
+"""``handoff ingest FILE --source ...``: a batch import with progress, rejects and a summary."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from services.ingest.adapters.base import AdapterContext
+from services.ingest.publisher import PublishError
+
+
+class Source(StrEnum):
+    HANDOFF = "handoff"
+    ZENDESK = "zendesk"
+    FRESHDESK = "freshdesk"
+    SALESFORCE = "salesforce"
+    HUBSPOT = "hubspot"
+    CAPACITY_CSV = "capacity-csv"
+
+
+FILE_ARG = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="JSON Lines or CSV")
+SOURCE_OPT = typer.Option(..., "--source", "-s", help="The tool that wrote the file.")
+REJECTS_OPT = typer.Option(
+    None, "--rejects", help="Where rejected lines go (default: FILE.rejects.jsonl)."
+)
+JSON_OPT = typer.Option(False, "--json", help="Print the summary as JSON.")
+
+
+def ingest_file(
+    file: Path = FILE_ARG,
+    source: Source = SOURCE_OPT,
+    rejects: Path | None = REJECTS_OPT,
+    summary_json: bool = JSON_OPT,
+) -> None:
+    """Import a file of a source's payloads into Kafka; re-running it is harmless."""
+    from datetime import UTC, datetime
+
+    from services.ingest import batch
+    from services.ingest.settings import IngestSettings
+
+    settings = IngestSettings()
+    rejects_path = rejects or file.with_name(file.name + ".rejects.jsonl")
+    ctx = AdapterContext(received_at=datetime.now(UTC), loss_reasons=settings.ingest_loss_reasons)
+    try:
+        sink = batch.KafkaBatchSink(
+            settings.kafka_bootstrap, ack_timeout_s=settings.ingest_ack_timeout_s
+        )
+    except (OSError, PublishError) as exc:
+        typer.echo(f"error: cannot reach Kafka at {settings.kafka_bootstrap} ({exc})", err=True)
+        raise typer.Exit(2) from None
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        refresh_per_second=5,
+    )
+    total = batch.count_records(file)
+    try:
+        with rejects_path.open("w", encoding="utf-8") as out, progress:
+            task = progress.add_task(file.name, total=total, rate="")
+
+            def advance(n: int) -> None:
+                progress.advance(task, n)
+                speed = progress.tasks[0].speed
+                if speed:
+                    progress.update(task, rate=f"{speed:,.0f} lines/s")
+
+            summary = batch.run(file, source.value, sink, out, ctx=ctx, progress=advance)
+    except PublishError as exc:
+        typer.echo(f"error: {exc.reason}; nothing is lost: re-run the same command", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        sink.close()
+    if summary.rejected == 0:
+        rejects_path.unlink(missing_ok=True)
+    if summary_json:
+        typer.echo(json.dumps(summary.as_dict()))
+    else:
+        typer.echo(
+            f"read {summary.read}, accepted {summary.accepted}, rejected {summary.rejected}, "
+            f"duplicates {summary.duplicates}; {summary.events} events in "
+            f"{summary.seconds:.1f}s = {summary.rate:,.0f} events/s"
+        )
+        if summary.rejected:
+            typer.echo(f"rejected lines and their reasons: {rejects_path}")
+    sys.exit(1 if summary.rejected else 0)
+
+
+def raw_ingest_serve() -> None:
+    """Normalise what tools write to handoff.raw.<source> (Kafka-native sources)."""
+    import logging
+
+    from services.ingest.raw import run
+    from services.ingest.settings import IngestSettings
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
+        run(IngestSettings())

@@ -21,9 +21,21 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 
-TaskState = Literal["open", "resolved"]
+TaskState = Literal[
+    "open", "acknowledged", "in_progress", "resolved", "rejected", "reassigned", "reopened"
+]
 OPEN: Final = "open"
 RESOLVED: Final = "resolved"
+STATES: Final[tuple[str, ...]] = (
+    "open",
+    "acknowledged",
+    "in_progress",
+    "resolved",
+    "rejected",
+    "reassigned",
+    "reopened",
+)
+STATE_CHECK: Final = "state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")"
 
 # A task id must be usable in a URL path as is; derived ids (uuid5) always are.
 TASK_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -73,9 +85,10 @@ class Task(Base):
 
     __tablename__ = "tasks"
     __table_args__ = (
-        sa.CheckConstraint("state IN ('open', 'resolved')", name="state"),
+        sa.CheckConstraint(STATE_CHECK, name="state"),
         sa.Index("ix_tasks_team_state_raised_at", "team", "state", "raised_at"),
         sa.Index("ix_tasks_account", "account"),
+        sa.Index("ix_tasks_updated_at", "updated_at"),
     )
 
     task_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
@@ -98,6 +111,98 @@ class Task(Base):
     resolution: Mapped[str | None] = mapped_column(sa.Text)
     feedback_latency_s: Mapped[float | None] = mapped_column(sa.Float)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    department: Mapped[str | None] = mapped_column(sa.String(64))
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    feedback_delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledge_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    event_count: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
+    event_ids: Mapped[str | None] = mapped_column(sa.Text)  # JSON list: the grouped events
+    summary: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class TaskEvent(Base):
+    """One row of a task's timeline: a transition or a comment, as published."""
+
+    __tablename__ = "task_events"
+    __table_args__ = (sa.Index("ix_task_events_task_id_seq", "task_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(sa.String(128), sa.ForeignKey("tasks.task_id"))
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    event_id: Mapped[str] = mapped_column(sa.String(256), unique=True)
+    type: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(sa.String(128))
+    from_state: Mapped[str] = mapped_column(sa.String(16))
+    to_state: Mapped[str] = mapped_column(sa.String(16))
+    team: Mapped[str] = mapped_column(sa.String(64))
+    message: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ApiToken(Base):
+    """An API token, stored as its SHA-256; the token itself is shown once at creation."""
+
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    team: Mapped[str | None] = mapped_column(sa.String(64))
+    scope: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Callback(Base):
+    """Where a source system wants its tasks' updates: URL, signing secret, body shape."""
+
+    __tablename__ = "callbacks"
+
+    source: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    secret: Mapped[str] = mapped_column(sa.String(256))
+    format: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Delivery(Base):
+    """One update owed to an origin; ``delivery_id`` is its idempotency key."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+        sa.Index("ix_deliveries_task_id", "task_id"),
+    )
+
+    delivery_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    task_id: Mapped[str] = mapped_column(sa.String(128), sa.ForeignKey("tasks.task_id"))
+    event_id: Mapped[str] = mapped_column(sa.String(256))
+    source: Mapped[str] = mapped_column(sa.String(512))
+    task_state: Mapped[str] = mapped_column(sa.String(16))
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    body: Mapped[str] = mapped_column(sa.Text)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class DeliveryAttempt(Base):
+    """One attempt at a delivery: when, the HTTP status, how long, what failed."""
+
+    __tablename__ = "delivery_attempts"
+    __table_args__ = (sa.Index("ix_delivery_attempts_delivery_id", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("deliveries.delivery_id"))
+    attempt: Mapped[int] = mapped_column(sa.Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status_code: Mapped[int | None] = mapped_column(sa.Integer)
+    latency_s: Mapped[float] = mapped_column(sa.Float)
+    error: Mapped[str | None] = mapped_column(sa.Text)
 
 
 TASKS: Final = cast(sa.Table, Task.__table__)

@@ -37,3 +37,53 @@ class InvalidEventError(HandoffError):
         super().__init__(reason)
         self.reason = reason
         self.error_type = error_type
+
+
+class InvalidTransitionError(TaskNotOpenError):
+    """The action is not allowed in the task's current state (HTTP 409 naming the state)."""
+
+    def __init__(self, task_id: str, state: str, action: str, allowed: list[str]) -> None:
+        HandoffError.__init__(
+            self, f"task {task_id!r} is {state}, not {' or '.join(allowed)}: cannot {action} it"
+        )
+        self.task_id = task_id
+        self.state = state
+        self.action = action
+
+
+class VersionConflictError(HandoffError):
+    """The caller's expected version is stale: someone changed the task first (HTTP 409)."""
+
+    def __init__(self, task_id: str, state: str, version: int, expected: int) -> None:
+        super().__init__(
+            f"task {task_id!r} is at version {version}, not {expected} (it is {state}); "
+            "reload it and retry"
+        )
+        self.task_id = task_id
+        self.state = state
+        self.version = version
+
+
+class BadActionError(HandoffError):
+    """The action's input does not fit the task (HTTP 422 naming the field)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotAuthenticatedError(HandoffError):
+    """No token or an unknown one (HTTP 401)."""
+
+
+class ScopeRequiredError(HandoffError):
+    """The token lacks the scope this endpoint needs (HTTP 403 naming it)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"this needs a token with the {scope!r} scope")
+        self.scope = scope
+
+
+class NotFoundError(HandoffError):
+    """A named thing (token, callback) does not exist (HTTP 404)."""

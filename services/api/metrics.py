@@ -60,3 +60,37 @@ class ApiMetrics:
             buckets=REQUEST_BUCKETS,
             registry=registry,
         )
+        self.transitions = Counter(
+            "handoff_api_task_transitions_total",
+            "Task lifecycle changes and comments through the API, by event type and team.",
+            ["type", "team"],
+            registry=registry,
+        )
+        self.time_to_acknowledge = Histogram(
+            "handoff_api_time_to_acknowledge_seconds",
+            "From the origin's request to the team's acknowledgement.",
+            ["team", "department"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.time_to_resolve = Histogram(
+            "handoff_api_time_to_resolve_seconds",
+            "From the origin's request to the resolution (answer given).",
+            ["team", "department"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.delivered_feedback_latency = Histogram(
+            "handoff_api_delivered_feedback_latency_seconds",
+            "From the origin's request to the origin's 2xx for the answer, "
+            "per answering team and source department.",
+            ["team", "department"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "handoff_api_callback_deliveries_total",
+            "Callback delivery attempts by outcome (delivered, failed, dead).",
+            ["outcome"],
+            registry=registry,
+        )

@@ -11,6 +11,7 @@ backoff, so the message is kept.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -28,8 +29,9 @@ from schemas import topics
 from schemas.dlq import DeadLetter
 from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted
 from services.api.clock import Clock, utc_now
-from services.api.db import OPEN, TASK_ID_RE, insert_task_if_absent, string_limits
+from services.api.db import OPEN, TASK_ID_RE, TASKS, insert_task_if_absent, string_limits
 from services.api.errors import InvalidEventError
+from services.api.lifecycle import department_of
 from services.api.metrics import ApiMetrics
 from services.api.producer import AckedProducer, PublishError
 from services.core.errors import HandoffError
@@ -40,6 +42,7 @@ SERVICE: Final = "api"
 INSERTED: Final = "inserted"
 DUPLICATE: Final = "duplicate"
 DEAD_LETTERED: Final = "dead_lettered"
+GROUPED: Final = "grouped"  # another event joined a stored task: its group grew
 
 
 class ConsumedRecord(Protocol):
@@ -130,9 +133,29 @@ def task_row(event: CloudEvent, *, projected_at: datetime) -> dict[str, Any]:
         "resolution": None,
         "feedback_latency_s": None,
         "version": 1,
+        "department": (routed.department or department_of(routed.source))[:64],
+        "updated_at": _utc(projected_at, "projected_at"),
+        "acknowledged_at": None,
+        "feedback_delivered_at": None,
+        "acknowledge_by": _utc(routed.acknowledge_by, "acknowledge_by")
+        if routed.acknowledge_by
+        else None,
+        "event_count": routed.event_count,
+        "event_ids": json.dumps(routed.event_ids or [routed.source_event_id]),
+        "summary": routed.summary,
     }
     _check_storable(row)
     return row
+
+
+def grow_group(conn: sa.Connection, row: Mapping[str, Any]) -> bool:
+    """A later ``task.routed`` of a stored task with more grouped events: keep the larger group."""
+    grown = conn.execute(
+        sa.update(TASKS)
+        .where(TASKS.c.task_id == row["task_id"], TASKS.c.event_count < row["event_count"])
+        .values(event_count=row["event_count"], event_ids=row["event_ids"], summary=row["summary"])
+    )
+    return bool(grown.rowcount)
 
 
 def _utc(value: datetime, field: str) -> datetime:
@@ -274,6 +297,8 @@ class Projector:
         try:
             with self._engine.begin() as conn:
                 inserted = insert_task_if_absent(conn, row)
+                if not inserted and grow_group(conn, row):
+                    return self._count(GROUPED)
         except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
             reason = f"the database refused the task: {str(exc.orig).strip()}"
             return self._dead_letter(record, reason, type(exc.orig).__name__)

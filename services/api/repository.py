@@ -5,15 +5,66 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.api.db import OPEN, RESOLVED, Task
+from services.api.db import OPEN, RESOLVED, Delivery, DeliveryAttempt, Task, TaskEvent
 from services.api.errors import TaskNotFoundError
+from services.api.lifecycle import ACTIVE, CLOSED
 
-StateFilter = Literal["open", "resolved", "all"]
+StateFilter = Literal[
+    "open",
+    "acknowledged",
+    "in_progress",
+    "resolved",
+    "rejected",
+    "reassigned",
+    "reopened",
+    "active",
+    "all",
+]
+SlaFilter = Literal["ok", "breached", "met", "missed"]
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """Filters of ``GET /v1/tasks``; None means any."""
+
+    team: str | None = None
+    state: StateFilter = "all"
+    sla: SlaFilter | None = None
+    account: str | None = None
+    department: str | None = None
+    created_since: datetime | None = None
+    updated_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ends: tasks are ordered by (raised_at, task_id)."""
+
+    raised_at: datetime
+    task_id: str
+
+
+@dataclass(frozen=True)
+class TeamStanding:
+    team: str
+    states: dict[str, int]
+    backlog: int
+    sla_breached: int
+    oldest_open_raised_at: datetime | None
+    events: int = 0
+
+
+def _state_where(state: StateFilter) -> list[sa.ColumnElement[bool]]:
+    if state == "all":
+        return []
+    if state == "active":
+        return [Task.state.in_(sorted(ACTIVE))]
+    return [Task.state == state]
 
 
 @dataclass(frozen=True)
@@ -88,6 +139,162 @@ class SqlTaskRepository:
                 if latency is not None:
                     latencies[row_team].append(float(latency))
         return dict(sorted(latencies.items()))
+
+    def list_tasks(
+        self, query: TaskQuery, *, now: datetime, limit: int, after: Cursor | None
+    ) -> list[Task]:
+        """One page (``limit``) of matching tasks, oldest raised first, after ``after``."""
+        where = _state_where(query.state)
+        if query.team is not None:
+            where.append(Task.team == query.team)
+        if query.account is not None:
+            where.append(Task.account == query.account)
+        if query.department is not None:
+            where.append(Task.department == query.department)
+        if query.created_since is not None:
+            where.append(Task.raised_at >= query.created_since)
+        if query.updated_since is not None:
+            where.append(
+                sa.func.coalesce(Task.updated_at, Task.projected_at) >= query.updated_since
+            )
+        if query.sla == "ok":
+            where += [Task.state.in_(sorted(ACTIVE)), Task.sla_due >= now]
+        elif query.sla == "breached":
+            where += [Task.state.in_(sorted(ACTIVE)), Task.sla_due < now]
+        elif query.sla == "met":
+            where += [Task.state.in_(sorted(CLOSED)), Task.resolved_at <= Task.sla_due]
+        elif query.sla == "missed":
+            where += [Task.state.in_(sorted(CLOSED)), Task.resolved_at > Task.sla_due]
+        if after is not None:
+            where.append(
+                sa.or_(
+                    Task.raised_at > after.raised_at,
+                    sa.and_(Task.raised_at == after.raised_at, Task.task_id > after.task_id),
+                )
+            )
+        select = sa.select(Task).where(*where).order_by(Task.raised_at, Task.task_id).limit(limit)
+        with self._session() as session:
+            return list(session.scalars(select))
+
+    def timeline(self, task_id: str) -> list[TaskEvent]:
+        with self._session() as session:
+            return list(
+                session.scalars(
+                    sa.select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.seq)
+                )
+            )
+
+    def account_tasks(self, account: str, *, limit: int) -> list[Task]:
+        """The account's tasks across teams and departments, newest raised first."""
+        with self._session() as session:
+            return list(
+                session.scalars(
+                    sa.select(Task)
+                    .where(Task.account == account)
+                    .order_by(Task.raised_at.desc(), Task.task_id)
+                    .limit(limit)
+                )
+            )
+
+    def deliveries(self, task_id: str) -> list[tuple[Delivery, list[DeliveryAttempt]]]:
+        with self._session() as session:
+            rows = list(
+                session.scalars(
+                    sa.select(Delivery)
+                    .where(Delivery.task_id == task_id)
+                    .order_by(Delivery.created_at, Delivery.delivery_id)
+                )
+            )
+            attempts: dict[str, list[DeliveryAttempt]] = defaultdict(list)
+            if rows:
+                for attempt in session.scalars(
+                    sa.select(DeliveryAttempt)
+                    .where(DeliveryAttempt.delivery_id.in_([d.delivery_id for d in rows]))
+                    .order_by(DeliveryAttempt.id)
+                ):
+                    attempts[attempt.delivery_id].append(attempt)
+        return [(d, attempts[d.delivery_id]) for d in rows]
+
+    def team_standings(self, *, now: datetime, team: str | None = None) -> list[TeamStanding]:
+        """Per team: tasks per state, the backlog (active), how many are past their SLA."""
+        where = [] if team is None else [Task.team == team]
+        active = Task.state.in_(sorted(ACTIVE))
+        with self._session() as session:
+            counts = session.execute(
+                sa.select(Task.team, Task.state, sa.func.count())
+                .where(*where)
+                .group_by(Task.team, Task.state)
+            ).all()
+            late = dict(
+                session.execute(
+                    sa.select(Task.team, sa.func.count())
+                    .where(*where, active, Task.sla_due < now)
+                    .group_by(Task.team)
+                ).all()
+            )
+            events = dict(
+                session.execute(
+                    sa.select(Task.team, sa.func.sum(Task.event_count))
+                    .where(*where)
+                    .group_by(Task.team)
+                ).all()
+            )
+            oldest = dict(
+                session.execute(
+                    sa.select(Task.team, sa.func.min(Task.raised_at))
+                    .where(*where, active)
+                    .group_by(Task.team)
+                ).all()
+            )
+        states: dict[str, dict[str, int]] = defaultdict(dict)
+        for row_team, state, count in counts:
+            states[row_team][state] = int(count)
+        return [
+            TeamStanding(
+                team=name,
+                states=by_state,
+                backlog=sum(n for s, n in by_state.items() if s in ACTIVE),
+                sla_breached=int(late.get(name, 0)),
+                oldest_open_raised_at=oldest.get(name),
+                events=int(events.get(name) or 0),
+            )
+            for name, by_state in sorted(states.items())
+        ]
+
+    def figure_rows(
+        self,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        team: str | None,
+        department: str | None,
+    ) -> list[Any]:
+        """Tasks raised in the window (and matching), for the latency and SLA figures.
+
+        Rows with only the columns the figures need (not whole tasks: 100,000 of them).
+        """
+        where: list[sa.ColumnElement[bool]] = []
+        if since is not None:
+            where.append(Task.raised_at >= since)
+        if until is not None:
+            where.append(Task.raised_at < until)
+        if team is not None:
+            where.append(Task.team == team)
+        if department is not None:
+            where.append(Task.department == department)
+        columns = (
+            Task.department,
+            Task.team,
+            Task.state,
+            Task.raised_at,
+            Task.routed_at,
+            Task.acknowledged_at,
+            Task.resolved_at,
+            Task.sla_due,
+            Task.feedback_latency_s,
+        )
+        with self._session() as session:
+            return list(session.execute(sa.select(*columns).where(*where)))
 
     def ping(self) -> None:
         with self._engine.connect() as conn:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from services.config import ServiceSettings
@@ -15,3 +17,11 @@ class ApiSettings(ServiceSettings):
     api_consumer_session_timeout_ms: int = Field(default=6000, ge=1000)
     api_feedback_ack_timeout_s: float = Field(default=10.0, gt=0)
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # "required": every /v1 call needs a token; "off": everyone acts as admin (demo, tests).
+    api_auth: Literal["required", "off"] = "required"
+    api_delivery: bool = True
+    api_delivery_max_attempts: int = Field(default=6, ge=1, le=100)
+    api_delivery_backoff_initial_s: float = Field(default=1.0, gt=0)
+    api_delivery_backoff_max_s: float = Field(default=300.0, gt=0)
+    api_delivery_timeout_s: float = Field(default=10.0, gt=0)
+    api_delivery_poll_s: float = Field(default=0.5, gt=0)

@@ -332,6 +332,7 @@ def test_resolving_publishes_feedback_and_the_latency_shows(
         api_projector=True,
         api_consumer_group=group,
         api_consumer_session_timeout_ms=6000,
+        api_auth="off",
     )
     registry = CollectorRegistry()
     feedback = TailReader(bootstrap, topics.FEEDBACK)
@@ -352,7 +353,10 @@ def test_resolving_publishes_feedback_and_the_latency_shows(
             resolved = response.json()
             assert resolved["state"] == "resolved"
 
-            [message] = feedback.until(lambda r: r.key == event.data["account"].encode())
+            message, lifecycle = feedback.until(
+                lambda r: r.key == event.data["account"].encode(), count=2
+            )
+            assert CloudEvent.from_bytes(lifecycle.value).type == "task.resolved"
             sent = CloudEvent.from_bytes(message.value)
             assert sent.id == derived_id("task.feedback", task_id)
             assert sent.type == "task.feedback"
@@ -407,7 +411,9 @@ def test_an_unreachable_broker_is_a_503_and_the_task_stays_open(tmp_path: Path) 
     with engine.begin() as conn:
         insert_task_if_absent(conn, task_row(event, projected_at=datetime.now(UTC)))
     publisher = KafkaFeedbackPublisher(f"127.0.0.1:{free_port()}", ack_timeout_s=1.0)
-    settings = ApiSettings(database_url=url, api_projector=False)
+    settings = ApiSettings(
+        database_url=url, api_projector=False, api_delivery=False, api_auth="off"
+    )
     try:
         with TestClient(create_app(settings, engine=engine, publisher=publisher)) as client:
             task_id = event.data["task_id"]

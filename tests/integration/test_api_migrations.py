@@ -52,7 +52,7 @@ def task(task_id: str, source_event_id: str, **overrides: object) -> dict[str, o
 def test_upgrade_from_empty_then_downgrade_cleanly(database_url: str) -> None:
     assert current_revision(database_url) is None
     upgrade(database_url)
-    assert current_revision(database_url) == "0001"
+    assert current_revision(database_url) == "0002"
     engine = make_engine(database_url)
     try:
         inspector = sa.inspect(engine)
@@ -71,7 +71,7 @@ def test_upgrade_from_empty_then_downgrade_cleanly(database_url: str) -> None:
         assert "tasks" not in sa.inspect(engine).get_table_names()
 
         upgrade(database_url)  # and back up again
-        assert current_revision(database_url) == "0001"
+        assert current_revision(database_url) == "0002"
     finally:
         engine.dispose()
 
@@ -100,5 +100,41 @@ def test_tasks_round_trip_utc_text_and_dedup(database_url: str) -> None:
         assert first["sla_due"].tzinfo is UTC
         assert first["resolved_at"] is None
         assert later == 2
+    finally:
+        engine.dispose()
+
+
+def test_0002_keeps_existing_tasks_and_downgrades_to_0001(database_url: str) -> None:
+    upgrade(database_url, "0001")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            # The 0001 columns only, written through the same UTC type the model uses.
+            insert_0001 = task("t-1", "e-1", source="/sources/support")
+            conn.execute(
+                sa.table("tasks", *[TASKS.c[k]._copy() for k in insert_0001]).insert(), insert_0001
+            )
+        upgrade(database_url)
+        assert current_revision(database_url) == "0002"
+        tables = set(sa.inspect(engine).get_table_names())
+        assert {
+            "task_events",
+            "api_tokens",
+            "callbacks",
+            "deliveries",
+            "delivery_attempts",
+        } <= tables
+        with engine.begin() as conn:
+            row = conn.execute(sa.select(TASKS).where(TASKS.c.task_id == "t-1")).mappings().one()
+            assert row["department"] == "support"  # filled for tasks stored before 0002
+            assert row["subject"] == "請求書の画面が分かりにくい"
+            conn.execute(TASKS.update().values(state="in_progress"))
+        downgrade(database_url, "0001")
+        assert current_revision(database_url) == "0001"
+        tables = set(sa.inspect(engine).get_table_names())
+        assert "task_events" not in tables
+        with engine.connect() as conn:
+            state = conn.execute(sa.text("SELECT state FROM tasks")).scalar_one()
+        assert state == "open"  # the states 0001 does not know count as open
     finally:
         engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,11 +90,20 @@ def make_routed() -> MakeRouted:
     return make
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to the newest revision; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "handoff.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'var' / 'handoff.db'}"
-    upgrade(url)
-    return url
+def db_url(tmp_path: Path, migrated_template: Path) -> str:
+    target = tmp_path / "var" / "handoff.db"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(migrated_template, target)
+    return f"sqlite:///{target}"
 
 
 @pytest.fixture
@@ -136,7 +146,13 @@ def registry() -> CollectorRegistry:
 
 @pytest.fixture
 def settings(db_url: str) -> ApiSettings:
-    return ApiSettings(database_url=db_url, api_projector=False, api_page_size_max=50)
+    return ApiSettings(
+        database_url=db_url,
+        api_projector=False,
+        api_delivery=False,
+        api_auth="off",
+        api_page_size_max=50,
+    )
 
 
 @pytest.fixture

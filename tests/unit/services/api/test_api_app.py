@@ -84,7 +84,12 @@ def test_an_unknown_team_has_no_tasks(client: TestClient, three_tasks: list[str]
         ("/v1/teams/-billing/tasks", {}, "path.team", "lowercase letters"),
         (f"/v1/teams/{'a' * 64}/tasks", {}, "path.team", "1-63"),
         ("/v1/teams/%E8%AB%8B%E6%B1%82/tasks", {}, "path.team", "lowercase letters"),
-        ("/v1/teams/billing-ui/tasks", {"state": "closed"}, "query.state", "'open', 'resolved'"),
+        (
+            "/v1/teams/billing-ui/tasks",
+            {"state": "closed"},
+            "query.state",
+            "'open', 'acknowledged'",
+        ),
         ("/v1/teams/billing-ui/tasks", {"limit": 0}, "query.limit", "greater than or equal to 1"),
         ("/v1/teams/billing-ui/tasks", {"limit": 51}, "query.limit", "less than or equal to 50"),
         ("/v1/teams/billing-ui/tasks", {"limit": "ten"}, "query.limit", "valid integer"),
@@ -117,7 +122,13 @@ def test_the_default_page_is_capped_by_the_configured_maximum(
 ) -> None:
     for i in range(4):
         add_task(f"zd-{i}")
-    settings = ApiSettings(database_url=db_url, api_projector=False, api_page_size_max=3)
+    settings = ApiSettings(
+        database_url=db_url,
+        api_projector=False,
+        api_delivery=False,
+        api_auth="off",
+        api_page_size_max=3,
+    )
     with TestClient(create_app(settings, engine=engine, publisher=publisher)) as client:
         body = client.get("/v1/teams/billing-ui/tasks").json()
     assert body["count"] == 4
@@ -159,9 +170,12 @@ def test_resolve_answers_with_the_resolved_task(
     assert body["resolution"] == "修正しました"
     assert body["resolved_at"] == "2025-03-03T09:01:30Z"
     assert body["feedback_latency_s"] == 690.0
-    [(key, event)] = publisher.sent
-    assert key == "example.co.jp"
+    [(key, event), (again, resolved)] = publisher.sent
+    assert key == again == "example.co.jp"
+    assert event.type == "task.feedback"  # the answer first, then the lifecycle event
     assert event.data["message"] == "修正しました"
+    assert resolved.type == "task.resolved"
+    assert resolved.data["status"] == "resolved"
 
 
 def test_resolving_twice_is_a_409_naming_the_state(client: TestClient, add_task: Any) -> None:
@@ -288,12 +302,13 @@ def test_teams_counts_open_and_resolved(client: TestClient, add_task: Any) -> No
     add_task("zd-2")
     add_task("zd-3", team="shipping")
     client.post(f"/v1/tasks/{a}/resolve", json={"message": "done"})
-    assert client.get("/v1/teams").json() == {
-        "teams": [
-            {"team": "billing-ui", "open": 1, "resolved": 1},
-            {"team": "shipping", "open": 1, "resolved": 0},
-        ]
-    }
+    teams = client.get("/v1/teams").json()["teams"]
+    assert [(t["team"], t["open"], t["resolved"], t["backlog"]) for t in teams] == [
+        ("billing-ui", 1, 1, 1),
+        ("shipping", 1, 0, 1),
+    ]
+    assert teams[0]["states"] == {"open": 1, "resolved": 1}
+    assert teams[0]["sla_breached"] == 0
 
 
 def test_feedback_latency_overall_per_team_and_since(
@@ -346,7 +361,7 @@ def test_healthz_ok_with_the_projector_disabled(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "projector": "disabled"},
+        "checks": {"database": "ok", "projector": "disabled", "deliverer": "disabled"},
     }
 
 
@@ -357,7 +372,11 @@ def test_healthz_fails_when_the_projector_does_not_run(
     client = TestClient(app)  # no lifespan: the projector was never started
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "ok", "projector": "not running"}
+    assert response.json()["checks"] == {
+        "database": "ok",
+        "projector": "not running",
+        "deliverer": "disabled",
+    }
 
 
 def test_an_unreachable_database_is_a_503(

@@ -34,8 +34,9 @@ def test_resolving_sets_the_answer_and_publishes_feedback_keyed_by_account(
     assert task.version == 2
     assert stored(engine, task_id)["state"] == "resolved"
 
-    [(key, event)] = publisher.sent
+    [(key, event), (_, resolved)] = publisher.sent
     assert key == "example.co.jp"
+    assert resolved.type == "task.resolved"
     assert event.id == derived_id("task.feedback", task_id)
     assert event.type == "task.feedback"
     assert event.source == FEEDBACK_SOURCE
@@ -78,7 +79,7 @@ def test_only_an_open_task_can_be_resolved(
         resolve_task(engine, task_id, "second", publisher=publisher, clock=clock)
     assert caught.value.state == "resolved"
     assert "resolved, not open" in str(caught.value)
-    assert len(publisher.sent) == 1
+    assert len(publisher.sent) == 2  # the first answer and its task.resolved; nothing more
     assert stored(engine, task_id)["resolution"] == "first"
 
 

@@ -392,3 +392,26 @@ def test_stop_ends_an_idle_projector_quickly(projector: Projector) -> None:
     projector.stop()
     assert not projector.is_alive()
     assert time.monotonic() - began < 2.0
+
+
+def test_a_later_routed_event_of_a_grouped_task_grows_its_group(
+    make_projector: MakeProjector, make_routed: Any, client: Any
+) -> None:
+    projector = make_projector()
+    first = make_routed("zd-g1")
+    joined = make_routed(
+        "zd-g1",
+        event_count=3,
+        event_ids=["zd-g1", "zd-g2", "zd-g3"],
+        summary="3 requests from 1 account",
+        department="support",
+    )
+    assert projector.handle(record(first.to_bytes())) == "inserted"
+    assert projector.handle(record(joined.to_bytes(), offset=1)) == "grouped"
+    assert projector.handle(record(first.to_bytes(), offset=2)) == "duplicate"  # never shrinks
+    task = client.get(f"/v1/tasks/{first.data['task_id']}").json()
+    assert task["event_count"] == 3
+    assert task["summary"] == "3 requests from 1 account"
+    assert [e["source_event_id"] for e in task["source_events"]] == ["zd-g1", "zd-g2", "zd-g3"]
+    [team] = client.get("/v1/teams").json()["teams"]
+    assert (team["open"], team["events"]) == (1, 3)

@@ -1,0 +1,110 @@
+"""``handoff tokens ...`` and ``handoff tracker ...``: API tokens and team trackers."""
+
+from __future__ import annotations
+
+import typer
+
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (stored hashed, shown once).")
+tracker_app = typer.Typer(no_args_is_help=True, help="Team trackers fed from handoff.team.<team>.")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    team: str | None = typer.Option(None, help="The team the token belongs to."),
+    scope: str = typer.Option("read", help="read or write (team tokens)."),
+    admin: bool = typer.Option(False, "--admin", help="An admin token (no team)."),
+    name: str = typer.Option("cli", help="A label to recognise the token by."),
+) -> None:
+    """Create a token and print it (only this once)."""
+    from schemas import topics
+    from services.api import auth
+    from services.api.clock import utc_now
+    from services.api.db import make_engine, upgrade
+    from services.api.settings import ApiSettings
+
+    if admin == (team is not None):
+        typer.echo("error: give either --team T or --admin", err=True)
+        raise typer.Exit(2)
+    if team is not None and not topics.is_valid_team(team):
+        typer.echo(f"error: {team!r} is not a team name", err=True)
+        raise typer.Exit(2)
+    if not admin and scope not in ("read", "write"):
+        typer.echo("error: --scope is read or write", err=True)
+        raise typer.Exit(2)
+    settings = ApiSettings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        new = auth.create_token(
+            engine,
+            team=team,
+            scope="admin" if admin else ("write" if scope == "write" else "read"),
+            name=name,
+            now=utc_now(),
+        )
+    finally:
+        engine.dispose()
+    typer.echo(f"token {new.token_id} ({new.scope}{', team ' + team if team else ''}):", err=True)
+    typer.echo(new.token)
+    typer.echo("It is shown only now; store it safely.", err=True)
+
+
+@tokens_app.command("list")
+def tokens_list() -> None:
+    """List tokens (never the tokens themselves)."""
+    from services.api import auth
+    from services.api.db import make_engine
+    from services.api.settings import ApiSettings
+
+    engine = make_engine(ApiSettings().database_url)
+    try:
+        for t in auth.list_tokens(engine):
+            revoked = f" revoked {t.revoked_at.isoformat()}" if t.revoked_at else ""
+            typer.echo(f"{t.token_id}  {t.scope:5}  {t.team or '(admin)'}  {t.name}{revoked}")
+    finally:
+        engine.dispose()
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: str) -> None:
+    """Revoke a token by its id."""
+    from services.api import auth
+    from services.api.clock import utc_now
+    from services.api.db import make_engine
+    from services.api.settings import ApiSettings
+
+    engine = make_engine(ApiSettings().database_url)
+    try:
+        if not auth.revoke_token(engine, token_id, utc_now()):
+            typer.echo(f"error: no token {token_id}", err=True)
+            raise typer.Exit(1)
+    finally:
+        engine.dispose()
+    typer.echo(f"token {token_id} revoked")
+
+
+@tracker_app.command("consume")
+def tracker_consume(
+    team: str = typer.Option(..., help="The team whose topic to consume."),
+    webhook: str | None = typer.Option(None, help="Forward each task here (POST JSON)."),
+    group: str | None = typer.Option(None, help="Consumer group (default handoff-tracker-<team>)."),
+    idle_exit: float | None = typer.Option(None, help="Stop after this many idle seconds."),
+    max_messages: int | None = typer.Option(None, help="Stop after this many tasks."),
+) -> None:
+    """Print the team's tasks, or forward them to a tracker webhook (commit after its 2xx)."""
+    from schemas import topics
+    from services.api.settings import ApiSettings
+    from services.api.tracker import TrackerConfig, consume, print_sink, webhook_sink
+
+    if not topics.is_valid_team(team):
+        typer.echo(f"error: {team!r} is not a team name", err=True)
+        raise typer.Exit(2)
+    config = TrackerConfig(
+        bootstrap=ApiSettings().kafka_bootstrap,
+        team=team,
+        group_id=group or f"handoff-tracker-{team}",
+        idle_exit_s=idle_exit,
+        max_messages=max_messages,
+    )
+    count = consume(config, webhook_sink(webhook) if webhook else print_sink)
+    typer.echo(f"{count} task(s) handed over", err=True)

@@ -1,0 +1,230 @@
+"""Callbacks: the signature, the helpdesk shapes, retries with backoff, the log, the DLQ."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from schemas.dlq import DeadLetter
+from services.api.callbacks import (
+    Deliverer,
+    DeliveryPolicy,
+    backoff_delay,
+    signature,
+    verify,
+)
+from services.api.db import Delivery, DeliveryAttempt, Task
+
+SECRET = "0123456789abcdef-secret"
+
+
+class FakeDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+
+    def send(self, key: bytes | None, value: bytes) -> None:
+        self.sent.append((key, value))
+
+    def close(self) -> None:
+        pass
+
+
+class FakeOrigin:
+    """Answers ``statuses`` in turn (the last one forever), and records what it got."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.got: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def __call__(self, url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+        self.got.append((url, body, headers))
+        return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+
+
+def register(client: TestClient, fmt: str = "generic") -> None:
+    response = client.put(
+        "/v1/admin/callbacks",
+        json={
+            "source": "/zendesk/acme",
+            "url": "http://127.0.0.1:9/hook",
+            "secret": SECRET,
+            "format": fmt,
+        },
+    )
+    assert response.status_code == 200, response.text
+    assert "secret" not in response.json()
+
+
+def deliverer(engine: sa.Engine, origin: FakeOrigin, dlq: FakeDeadLetters, clock: Any) -> Deliverer:
+    policy = DeliveryPolicy(max_attempts=4, backoff_initial_s=1.0, backoff_max_s=8.0)
+    return Deliverer(engine, policy, dead_letters=dlq, clock=clock, post=origin, rand=lambda: 1.0)
+
+
+def run_until_quiet(d: Deliverer, clock: Any, rounds: int = 10) -> None:
+    for _ in range(rounds):
+        d.run_once()
+        clock.advance(10)
+
+
+def test_signature_is_hmac_sha256_over_timestamp_and_body() -> None:
+    sig = signature("k", 1700000000, b'{"a":1}')
+    assert (
+        sig == "sha256=" + __import__("hmac").new(b"k", b'1700000000.{"a":1}', "sha256").hexdigest()
+    )
+    assert verify("k", 1700000000, b'{"a":1}', sig)
+    assert not verify("k", 1700000001, b'{"a":1}', sig)
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
+    policy = DeliveryPolicy(backoff_initial_s=1.0, backoff_max_s=10.0)
+    assert [backoff_delay(n, policy, lambda: 1.0) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 10]
+    assert backoff_delay(3, policy, lambda: 0.0) == 2.0
+
+
+def test_an_origin_failing_three_times_gets_the_update_once_on_the_fourth(
+    client: TestClient, add_task: Any, engine: sa.Engine, clock: Any
+) -> None:
+    register(client)
+    task_id = add_task("zd-1")
+    assert (
+        client.post(f"/v1/tasks/{task_id}/resolve", json={"message": "直しました"}).status_code
+        == 200
+    )
+    origin, dlq = FakeOrigin(500, 502, 503, 200), FakeDeadLetters()
+    run_until_quiet(deliverer(engine, origin, dlq, clock), clock)
+
+    assert len(origin.got) == 4
+    keys = {headers["Idempotency-Key"] for _, _, headers in origin.got}
+    assert len(keys) == 1  # one delivery, retried under one key
+    url, body, headers = origin.got[-1]
+    assert url == "http://127.0.0.1:9/hook"
+    assert verify(SECRET, int(headers["X-Handoff-Timestamp"]), body, headers["X-Handoff-Signature"])
+    update = json.loads(body)
+    assert update["state"] == "resolved"
+    assert update["message"] == "直しました"
+    assert update["team"] == "billing-ui"
+    assert dlq.sent == []
+    detail = client.get(f"/v1/tasks/{task_id}").json()
+    [delivery] = detail["deliveries"]
+    assert delivery["state"] == "delivered"
+    assert [a["status_code"] for a in delivery["log"]] == [500, 502, 503, 200]
+    assert delivery["log"][0]["error"] == "HTTP 500"
+    # Feedback latency now runs to the origin's 2xx: raised 10 min before T0, 3 backoffs later.
+    assert detail["feedback_delivered_at"] is not None
+    assert detail["feedback_latency_s"] == 600.0 + 30.0
+
+
+def test_an_origin_that_always_fails_ends_in_the_dead_letter_topic(
+    client: TestClient, add_task: Any, engine: sa.Engine, clock: Any
+) -> None:
+    register(client)
+    task_id = add_task("zd-1")
+    client.post(f"/v1/tasks/{task_id}/acknowledge", json={})
+    origin, dlq = FakeOrigin(500), FakeDeadLetters()
+    run_until_quiet(deliverer(engine, origin, dlq, clock), clock)
+
+    assert len(origin.got) == 4
+    [(key, value)] = dlq.sent
+    assert key == b"example.co.jp"
+    letter = DeadLetter.from_bytes(value)
+    assert letter.error_type == "CallbackDeliveryFailed"
+    assert "failed 4 times" in letter.reason
+    assert json.loads(letter.original_value())["state"] == "acknowledged"
+    with Session(engine) as session:
+        delivery = session.scalars(sa.select(Delivery)).one()
+        attempts = session.scalars(sa.select(DeliveryAttempt)).all()
+    assert delivery.state == "dead"
+    assert len(attempts) == 4
+
+
+def test_backoff_waits_between_attempts(
+    client: TestClient, add_task: Any, engine: sa.Engine, clock: Any
+) -> None:
+    register(client)
+    task_id = add_task("zd-1")
+    client.post(f"/v1/tasks/{task_id}/acknowledge", json={})
+    origin = FakeOrigin(500)
+    d = deliverer(engine, origin, FakeDeadLetters(), clock)
+    d.run_once()
+    d.run_once()  # not due yet: nothing sent
+    assert len(origin.got) == 1
+    clock.advance(1)
+    d.run_once()
+    assert len(origin.got) == 2
+
+
+def test_comments_and_unregistered_sources_owe_nothing(
+    client: TestClient, add_task: Any, engine: sa.Engine
+) -> None:
+    register(client)
+    task_id = add_task("zd-1")
+    other = add_task("zd-2", source="/sources/elsewhere")
+    client.post(f"/v1/tasks/{task_id}/comments", json={"message": "note"})
+    client.post(f"/v1/tasks/{other}/acknowledge", json={})
+    with Session(engine) as session:
+        assert session.scalars(sa.select(Delivery)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("fmt", "action", "body", "expected"),
+    [
+        (
+            "zendesk",
+            "resolve",
+            {"message": "Fixed"},
+            {
+                "ticket": {
+                    "status": "solved",
+                    "comment": {"body": "Fixed", "public": True},
+                    "external_id": "zd-1",
+                }
+            },
+        ),
+        (
+            "zendesk",
+            "acknowledge",
+            {},
+            {
+                "ticket": {
+                    "status": "open",
+                    "comment": {
+                        "body": "handoff: the billing-ui team set this request to acknowledged.",
+                        "public": False,
+                    },
+                    "external_id": "zd-1",
+                }
+            },
+        ),
+        (
+            "freshdesk",
+            "resolve",
+            {"message": "Fixed"},
+            {"status": 4, "body": "Fixed", "private": False},
+        ),
+        ("freshdesk", "reject", {"message": "No"}, {"status": 5, "body": "No", "private": False}),
+    ],
+)
+def test_helpdesks_get_their_own_update_shape(
+    client: TestClient,
+    add_task: Any,
+    engine: sa.Engine,
+    fmt: str,
+    action: str,
+    body: dict[str, str],
+    expected: dict[str, Any],
+) -> None:
+    register(client, fmt)
+    task_id = add_task("zd-1")
+    assert client.post(f"/v1/tasks/{task_id}/{action}", json=body).status_code == 200
+    with Session(engine) as session:
+        delivery = session.scalars(sa.select(Delivery)).one()
+        task = session.get(Task, task_id)
+    assert json.loads(delivery.body) == expected
+    assert task is not None
+    assert delivery.next_attempt_at <= task.updated_at + timedelta(seconds=0)  # type: ignore[operator]

@@ -129,7 +129,7 @@ def _environment(bootstrap: str) -> dict[str, str]:
 
 def _start_services(platform: Platform, env: dict[str, str]) -> dict[str, str]:
     from services.kafka_admin import ensure_handoff_topics
-    from services.router.rules_file import read_rules
+    from services.router.rules_file import read_routing_rules as read_rules
 
     router = RouterSettings()
     ensure_handoff_topics(
@@ -192,16 +192,19 @@ def _traffic(urls: dict[str, str], count: int, resolve_share: float) -> dict[str
         resolved = _answer(client, urls["api"], teams, resolve_share, samples)
         teams = _get(client, f"{urls['api']}/v1/teams")["teams"]
         latency = _get(client, f"{urls['api']}/v1/stats/feedback-latency")
-    in_api = sum(t["open"] + t["resolved"] for t in teams)
+    tasks = sum(t["open"] + t["resolved"] for t in teams)
+    # Tickets about the same thing join one task; every ticket is one event of a task.
+    events = sum(t["events"] for t in teams)
     return {
         "tickets_posted": count,
         "tickets_accepted": accepted,
         "invalid_rejected": rejected,
-        "tasks_in_api": in_api,
+        "tasks_in_api": tasks,
+        "events_in_api": events,
         "resolved_by_demo": resolved,
         "teams": teams,
         "feedback_latency": latency,
-        "consistent": in_api == accepted and latency["overall"]["count"] == resolved,
+        "consistent": events == accepted and latency["overall"]["count"] == resolved,
     }
 
 
@@ -252,7 +255,7 @@ def _wait_for_tasks(
     start = time.monotonic()
     while True:
         teams: list[dict[str, Any]] = _get(client, f"{api}/v1/teams")["teams"]
-        seen = sum(t["open"] + t["resolved"] for t in teams)
+        seen = sum(t["events"] for t in teams)
         _progress("routed into team queues", seen, expected, start)
         if seen >= expected:
             print()
@@ -312,13 +315,15 @@ def _print_summary(summary: dict[str, Any], urls: dict[str, str], platform: Plat
     print(
         f"tickets in: {summary['tickets_accepted']} accepted "
         f"of {summary['tickets_posted']} posted, "
-        f"{summary['invalid_rejected']} invalid refused (422)"
+        f"{summary['invalid_rejected']} invalid refused (422); "
+        f"grouped into {summary['tasks_in_api']} tasks"
     )
-    print(f"{'team':<18}{'open':>6}{'resolved':>10}{'p50':>9}{'p90':>9}{'p99':>9}")
+    header = f"{'team':<20}{'tickets':>8}{'tasks open':>11}{'resolved':>9}"
+    print(f"{header}{'p50':>9}{'p90':>9}{'p99':>9}")
     for team in summary["teams"]:
         lat = per_team.get(team["team"], {})
         print(
-            f"{team['team']:<18}{team['open']:>6}{team['resolved']:>10}"
+            f"{team['team']:<20}{team['events']:>8}{team['open']:>11}{team['resolved']:>9}"
             f"{fmt(lat.get('p50_s')):>9}{fmt(lat.get('p90_s')):>9}{fmt(lat.get('p99_s')):>9}"
         )
     print(
@@ -327,7 +332,7 @@ def _print_summary(summary: dict[str, Any], urls: dict[str, str], platform: Plat
     )
     if not summary["consistent"]:
         print(
-            f"WARNING: the API holds {summary['tasks_in_api']} tasks for "
+            f"WARNING: the API holds {summary['events_in_api']} ticket events for "
             f"{summary['tickets_accepted']} accepted tickets"
         )
     print("\nURLs:")

@@ -53,7 +53,7 @@ def platform_env(kafka_bootstrap: str, database_url: str, home: Path) -> dict[st
         HANDOFF_ROUTER_APP_ID=f"handoff-router-{uuid.uuid4().hex[:8]}",
         HANDOFF_API_CONSUMER_GROUP=f"handoff-api-{uuid.uuid4().hex[:8]}",
         HANDOFF_ROUTER_DATA_DIR=str(home / "router"),
-        HANDOFF_ROUTER_RULES_FILE=str(REPO_ROOT / "deploy" / "config" / "rules.yaml"),
+        HANDOFF_ROUTER_RULES_FILE=str(REPO_ROOT / "deploy" / "config" / "routing.yaml"),
     )
     return env
 

@@ -168,6 +168,10 @@ def test_services_wait_for_the_topics_and_the_database(
     api_env = environment(services["api"])
     assert api_env["HANDOFF_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert "@postgres:5432/" in api_env["HANDOFF_DATABASE_URL"]
+    # Secrets come from the environment: compose refuses to start without them.
+    assert ":${POSTGRES_PASSWORD:?" in api_env["HANDOFF_DATABASE_URL"]
+    postgres_env = environment(services["postgres"])
+    assert postgres_env["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
     assert services["api"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 

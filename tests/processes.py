@@ -69,18 +69,7 @@ def running_platform(env: dict[str, str], home: Path) -> Iterator[Platform]:
     started: list[Service] = []
     try:
         for name, port in ports.items():
-            log = home / f"{name}.log"
-            with log.open("wb") as out:
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "services.cli", "serve", name],
-                    env=env,
-                    cwd=home,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            started.append(Service(name, f"http://127.0.0.1:{port}", proc, log))
+            started.append(spawn(name, f"http://127.0.0.1:{port}", env, home))
         for service in started:
             wait_healthy(service)
         api, router, ingest = started
@@ -90,18 +79,37 @@ def running_platform(env: dict[str, str], home: Path) -> Iterator[Platform]:
             stop(service.proc)
 
 
-def wait_healthy(service: Service, timeout: float = 90.0) -> None:
+def spawn(
+    name: str, url: str, env: dict[str, str], home: Path, log_name: str | None = None
+) -> Service:
+    """Start `python -m services.cli serve <name>`; output in ``home/<log_name or name>.log``."""
+    log = home / f"{log_name or name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "serve", name],
+            env=env,
+            cwd=home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return Service(name, url, proc, log)
+
+
+def wait_healthy(service: Service, timeout: float = 90.0, path: str = "/healthz") -> None:
+    """Until ``path`` answers 200; fail with the log's tail if the process dies or stalls."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.proc.poll() is not None:
             raise AssertionError(f"{service.name} exited early:\n{service.tail()}")
         try:
-            if httpx.get(service.url + "/healthz", timeout=2).status_code == 200:
+            if httpx.get(service.url + path, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    raise AssertionError(f"{service.name} not healthy in {timeout}s:\n{service.tail()}")
+    raise AssertionError(f"{service.name} not ready ({path}) in {timeout}s:\n{service.tail()}")
 
 
 stop = terminate

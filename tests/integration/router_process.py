@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,17 +20,10 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from schemas import topics
 from services.local.kafka import free_port
-from tests.processes import REPO_ROOT, read_topic, stop
+from tests.processes import REPO_ROOT, Service, read_topic, spawn, stop, wait_healthy
 
-
-@dataclass(frozen=True)
-class RouterWorker:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def tail(self, chars: int = 4000) -> str:
-        return self.log.read_text(errors="replace")[-chars:]
+# A router worker is a service like the others; it is ready once /readyz says so.
+RouterWorker = Service
 
 
 def router_env(
@@ -63,37 +52,13 @@ def router_env(
 @contextmanager
 def running_router(env: dict[str, str], home: Path, name: str = "router") -> Iterator[RouterWorker]:
     """Start a worker, wait until ``/readyz`` says it has its partitions; stop it after."""
-    log = home / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "router"],
-            env=env,
-            cwd=home,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    worker = RouterWorker(f"http://127.0.0.1:{env['HANDOFF_ROUTER_WEB_PORT']}", proc, log)
+    url = f"http://127.0.0.1:{env['HANDOFF_ROUTER_WEB_PORT']}"
+    worker = spawn("router", url, env, home, log_name=name)
     try:
-        wait_ready(worker)
+        wait_healthy(worker, path="/readyz")
         yield worker
     finally:
-        stop(proc)
-
-
-def wait_ready(worker: RouterWorker, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.proc.poll() is not None:
-            raise AssertionError(f"router exited with {worker.proc.returncode}:\n{worker.tail()}")
-        try:
-            if httpx.get(worker.url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"router not ready in {timeout}s:\n{worker.tail()}")
+        stop(worker.proc)
 
 
 def ticket_event(event_id: str, **data: Any) -> bytes:

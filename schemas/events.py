@@ -180,6 +180,9 @@ class TaskRouted(_Model):
     escalated_from: str | None = Field(
         default=None, description="Set on an SLA escalation: the team that breached"
     )
+    reassigned_from: str | None = Field(
+        default=None, description="Set when a team handed the task over: the team that had it"
+    )
 
 
 class TaskState(StrEnum):

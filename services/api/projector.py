@@ -31,7 +31,7 @@ from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted
 from services.api.clock import Clock, utc_now
 from services.api.db import OPEN, TASK_ID_RE, TASKS, insert_task_if_absent, string_limits
 from services.api.errors import InvalidEventError
-from services.api.lifecycle import department_of
+from services.api.lifecycle import ACTIVE, department_of
 from services.api.metrics import ApiMetrics
 from services.api.producer import AckedProducer, PublishError
 from services.core.errors import HandoffError
@@ -43,6 +43,7 @@ INSERTED: Final = "inserted"
 DUPLICATE: Final = "duplicate"
 DEAD_LETTERED: Final = "dead_lettered"
 GROUPED: Final = "grouped"  # another event joined a stored task: its group grew
+REASSIGNED: Final = "reassigned"  # the router re-routed a handed-over task: its new deadlines
 
 
 class ConsumedRecord(Protocol):
@@ -156,6 +157,24 @@ def grow_group(conn: sa.Connection, row: Mapping[str, Any]) -> bool:
         .values(event_count=row["event_count"], event_ids=row["event_ids"], summary=row["summary"])
     )
     return bool(grown.rowcount)
+
+
+def follow_reassignment(conn: sa.Connection, row: Mapping[str, Any]) -> bool:
+    """The router's ``task.routed`` after a reassignment: the new team's SLA deadlines.
+
+    Only while the task is still with that team and open: a later handover
+    (or a close) wins over a late event.
+    """
+    moved = conn.execute(
+        sa.update(TASKS)
+        .where(
+            TASKS.c.task_id == row["task_id"],
+            TASKS.c.team == row["team"],
+            TASKS.c.state.in_(sorted(ACTIVE)),
+        )
+        .values(sla_due=row["sla_due"], acknowledge_by=row["acknowledge_by"])
+    )
+    return bool(moved.rowcount)
 
 
 def _utc(value: datetime, field: str) -> datetime:
@@ -291,12 +310,16 @@ class Projector:
     def handle(self, record: ConsumedRecord) -> str:
         """Project one record; the outcome, or :class:`RetryLaterError` to keep it for later."""
         try:
-            row = task_row(decode_event(record.value), projected_at=self._clock())
+            event = decode_event(record.value)
+            row = task_row(event, projected_at=self._clock())
         except InvalidEventError as exc:
             return self._dead_letter(record, exc.reason, exc.error_type)
+        handed_over = bool(event.data.get("reassigned_from"))
         try:
             with self._engine.begin() as conn:
                 inserted = insert_task_if_absent(conn, row)
+                if not inserted and handed_over and follow_reassignment(conn, row):
+                    return self._count(REASSIGNED)
                 if not inserted and grow_group(conn, row):
                     return self._count(GROUPED)
         except (sa.exc.DataError, sa.exc.IntegrityError) as exc:

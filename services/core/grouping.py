@@ -70,6 +70,7 @@ class GroupedTask:
     max_ids: int = DEFAULT_MAX_IDS
     state: str = OPEN
     closed_at: datetime | None = None
+    team: str | None = None  # set once reassigned: the team later events go to
 
     @classmethod
     def open(
@@ -131,6 +132,10 @@ class GroupedTask:
             raise ValueError("closing time must be timezone-aware")
         return replace(self, state=state, closed_at=at) if self.is_open else self
 
+    def reassign(self, team: str) -> GroupedTask:
+        """Handed to ``team``: events joining from now on go to it, not to the route's team."""
+        return replace(self, team=team)
+
     def summary(self) -> str:
         """``14 requests from 9 requesters, 3 accounts``."""
         requests = _count(self.event_count, False, "request")
@@ -154,6 +159,7 @@ class GroupedTask:
             "max_ids": self.max_ids,
             "state": self.state,
             "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "team": self.team,
         }
 
     @classmethod
@@ -174,6 +180,7 @@ class GroupedTask:
             max_ids=int(data.get("max_ids", DEFAULT_MAX_IDS)),
             state=str(data.get("state", OPEN)),
             closed_at=datetime.fromisoformat(closed_at) if closed_at else None,
+            team=str(data["team"]) if data.get("team") else None,
         )
 
 
@@ -250,6 +257,10 @@ class AccountIndex:
     def update_state(self, task_id: str, state: str) -> AccountIndex:
         """The task's new state under every account; an unknown task changes nothing."""
         return self._rebuild(lambda t: replace(t, state=state) if t.task_id == task_id else t)
+
+    def reassign(self, task_id: str, team: str) -> AccountIndex:
+        """The task is now with ``team``, under every account; an unknown task changes nothing."""
+        return self._rebuild(lambda t: replace(t, team=team) if t.task_id == task_id else t)
 
     def close(self, task_id: str) -> AccountIndex:
         """Forget the task under every account; accounts left empty are dropped."""

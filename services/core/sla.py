@@ -4,6 +4,7 @@
 
     sla_policies:
       urgent: {acknowledge: 1h, resolve: 8h, calendar: jp-business, warn_at: 0.8}
+      follow-up: {resolve: 5d, on_reassign: keep}
 
 A policy needs ``acknowledge``, ``resolve`` or both (acknowledge no longer
 than resolve); ``calendar`` defaults to ``24x7`` and ``warn_at`` to 0.8. A
@@ -13,6 +14,11 @@ a calendar open 8 hours a day is three working days.
 ``sla.at_risk`` comes due when ``warn_at`` of a budget has been spent,
 ``sla.breached`` when all of it has. Acknowledging stops the acknowledge
 clock; resolving stops both.
+
+When a task is reassigned to another team, ``on_reassign`` says what its
+clocks do: ``restart`` (the default) gives the new team the full budgets from
+the handover; ``keep`` leaves the deadlines where they were, so the new team
+inherits whatever is left. Either way the new team must acknowledge again.
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ RESOLVE = "resolve"
 AT_RISK = "sla.at_risk"
 BREACHED = "sla.breached"
 DEFAULT_WARN_AT = 0.8
-_KEYS = frozenset({ACKNOWLEDGE, RESOLVE, "calendar", "warn_at"})
+RESTART = "restart"
+KEEP = "keep"
+ON_REASSIGN = (RESTART, KEEP)
+_KEYS = frozenset({ACKNOWLEDGE, RESOLVE, "calendar", "warn_at", "on_reassign"})
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -95,6 +104,7 @@ class SlaPolicy:
     acknowledge: timedelta | None
     resolve: timedelta | None
     warn_at: float = DEFAULT_WARN_AT
+    on_reassign: str = RESTART
 
     def clocks(self, raised_at: datetime) -> SlaClocks:
         """Deadlines for a task raised at ``raised_at`` (aware); see BusinessCalendar.add."""
@@ -102,6 +112,16 @@ class SlaPolicy:
             self._clock(ACKNOWLEDGE, self.acknowledge, raised_at),
             self._clock(RESOLVE, self.resolve, raised_at),
         )
+
+    def reassigned(self, current: SlaClocks, at: datetime) -> tuple[SlaClocks, bool]:
+        """The clocks of a task handed to another team at ``at``, and whether they restarted.
+
+        ``restart``: fresh budgets from ``at`` (what was signalled before no
+        longer counts); ``keep``: the same deadlines.
+        """
+        if self.on_reassign == KEEP:
+            return current, False
+        return self.clocks(at), True
 
     def _clock(self, name: str, budget: timedelta | None, start: datetime) -> SlaClock | None:
         if budget is None:
@@ -140,7 +160,9 @@ def _policy(
     name: str, spec: Any, calendars: Mapping[str, BusinessCalendar], where: str
 ) -> SlaPolicy:
     if not isinstance(spec, Mapping):
-        raise RuleError(where, "must be a mapping with acknowledge, resolve, calendar, warn_at")
+        raise RuleError(
+            where, "must be a mapping with acknowledge, resolve, calendar, warn_at, on_reassign"
+        )
     unknown = set(spec) - _KEYS
     if unknown:
         raise RuleError(where, f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
@@ -154,7 +176,12 @@ def _policy(
         spec.get("calendar", TWENTY_FOUR_SEVEN.name), calendars, f"{where}.calendar"
     )
     warn_at = _warn_at(spec.get("warn_at", DEFAULT_WARN_AT), f"{where}.warn_at")
-    return SlaPolicy(name, calendar, acknowledge, resolve, warn_at)
+    on_reassign = spec.get("on_reassign", RESTART)
+    if on_reassign not in ON_REASSIGN:
+        raise RuleError(
+            f"{where}.on_reassign", f"{on_reassign!r} is not one of {', '.join(ON_REASSIGN)}"
+        )
+    return SlaPolicy(name, calendar, acknowledge, resolve, warn_at, str(on_reassign))
 
 
 def _budget(value: Any, where: str) -> timedelta | None:

@@ -16,9 +16,11 @@ broker (manual acks), so nothing is lost; what cannot be read goes to
   <app>-groups ─ group_routed_decision (table group_keys_to_tasks)
         ─▶ routed + team.<team>, <app>-clocks (start), <app>-accounts (add)
   <app>-accounts ─ track_account_tasks (table accounts_to_open_tasks)
-  feedback ─ stop_sla_clocks ─▶ <app>-clocks (stop)
+  feedback ─ stop_sla_clocks ─▶ <app>-clocks (stop, reassign)
   <app>-clocks ─ track_sla_clock (table task_ids_to_clocks), and a 1 s timer
         ─▶ sla (at_risk / breached), team.<escalate_to>, <app>-groups (close)
+        ─▶ on reassign: routed + team.<new team>, <app>-groups and
+           <app>-accounts (the task's new team); the clocks follow the policy
 
 The ``<app>-*`` topics belong to one app id (as Faust's changelogs do): two
 router deployments on one cluster never read each other's decisions.
@@ -70,6 +72,7 @@ from schemas.events import (
     STOPS_ACKNOWLEDGE_CLOCK,
     STOPS_ALL_CLOCKS,
     SUPPORT_TICKET,
+    TASK_REASSIGNED,
     TASK_REJECTED,
     TASK_ROUTED,
     RelatedTask,
@@ -88,6 +91,7 @@ from services.router.codec import (
     OpenClock,
     PoisonMessageError,
     clock_emitted,
+    clock_reassign,
     clock_start,
     clock_stop,
     close_message,
@@ -99,7 +103,9 @@ from services.router.codec import (
     encode_decision,
     escalated_event,
     feasible_answer,
+    group_reassign_message,
     load,
+    reassigned_event,
     routed_event,
     sla_event,
     with_feasibility,
@@ -330,6 +336,8 @@ class _Router:
         body = load(_as_bytes(event.value))
         if body["kind"] == "close":
             return self._close_group(_as_str(event.key), body)
+        if body["kind"] == "reassign":
+            return self._reassign_group(_as_str(event.key), body)
         message = decode_decision(body)
         group_key = message.decision.group_key
         stored = self.groups.get(group_key)
@@ -356,7 +364,7 @@ class _Router:
         )
         routed = routed_event(message, task, routed_at=now, event_id=event_id)
         key, value = message.account.encode("utf-8"), routed.to_bytes()
-        team = message.decision.team
+        team = task.team or message.decision.team
         sends: list[Send] = [
             (self.topic(topics.ROUTED), key, value),
             (self.topic(topics.team_topic(team)), key, value),
@@ -398,6 +406,16 @@ class _Router:
         )
         return "ignored"
 
+    def _reassign_group(self, group_key: str, body: dict[str, Any]) -> str:
+        stored = self.groups.get(group_key)
+        if not stored:
+            return "ignored"
+        task = GroupedTask.from_dict(_json(stored))
+        if task.task_id != body["task_id"] or not task.is_open:
+            return "ignored"
+        self.groups[group_key] = _dumps_str(task.reassign(str(body["team"])).to_dict())
+        return "ignored"
+
     # --- account context -------------------------------------------------------------
 
     async def track_account_tasks(self, event: EventT[Any]) -> str:
@@ -409,6 +427,8 @@ class _Router:
             index = index.add(body["task_id"], account, body["team"], body.get("state", "open"))
         elif body["kind"] == "close":
             index = index.close(body["task_id"])
+        elif body["kind"] == "reassign":
+            index = index.reassign(body["task_id"], body["team"])
         self.accounts[account] = _dumps_str(index.to_dict())
         return "ignored"
 
@@ -420,13 +440,22 @@ class _Router:
             cloud = decode_cloud_event(_as_bytes(event.value))
         except PoisonMessageError:
             return "ignored"  # not ours to park: the API owns handoff.feedback
-        if cloud.type not in STOPS_ACKNOWLEDGE_CLOCK | STOPS_ALL_CLOCKS:
+        if cloud.type not in STOPS_ACKNOWLEDGE_CLOCK | STOPS_ALL_CLOCKS | {TASK_REASSIGNED}:
             return "ignored"
         task_id = cloud.subject or str(cloud.data.get("task_id") or "")
         if not task_id:
             return "ignored"
-        stop = clock_stop(task_id, cloud.type, cloud.time)
-        await self._send_acked([(self.internal(topics.ROUTER_CLOCKS), task_id.encode(), stop)])
+        if cloud.type == TASK_REASSIGNED:
+            team = str(cloud.data.get("team") or "")
+            if not team:
+                return "ignored"
+            message = str(cloud.data.get("message") or "")
+            body = clock_reassign(
+                task_id, team=team, message=message, at=cloud.time, event_id=cloud.id
+            )
+        else:
+            body = clock_stop(task_id, cloud.type, cloud.time)
+        await self._send_acked([(self.internal(topics.ROUTER_CLOCKS), task_id.encode(), body)])
         return "ignored"
 
     async def track_sla_clock(self, event: EventT[Any]) -> str:
@@ -437,10 +466,10 @@ class _Router:
             stored = self.clocks.get(started.task_id)
             if stored is None:
                 self.clocks[started.task_id] = started.to_json()
-            elif stored.startswith(_EARLY_STOP):  # stopped before it started
-                early = json.loads(stored.removeprefix(_EARLY_STOP))
+            elif stored.startswith(_EARLY_STOP):  # stopped (or reassigned) before it started
                 self.clocks[started.task_id] = started.to_json()
-                return await self.track_sla_clock_body(early)
+                for early in _early(stored):
+                    await self.track_sla_clock_body(early)
             return "ignored"
         return await self.track_sla_clock_body(body)
 
@@ -448,8 +477,9 @@ class _Router:
         kind, task_id = body["kind"], body["task_id"]
         stored = self.clocks.get(task_id)
         if stored is None or stored.startswith(_EARLY_STOP):
-            if kind == "stop" and stored is None:  # the start may still be on its way
-                self.clocks[task_id] = _EARLY_STOP + _dumps_str(body)
+            if kind in ("stop", "reassign"):  # the start may still be on its way
+                kept = _early(stored) if stored is not None else []
+                self.clocks[task_id] = _EARLY_STOP + _dumps_str([*kept, body])
             elif kind == "forget" and stored is not None:
                 del self.clocks[task_id]
             return "ignored"
@@ -460,12 +490,69 @@ class _Router:
             if ends_all:
                 await self._send_acked(self._closing(clock, body))
         elif kind == "emitted":
+            if int(body.get("generation") or 0) != clock.generation:
+                return "ignored"  # signalled before a reassignment restarted the clocks
             clock = _replace(clock, already=(*clock.already, body["key"]))
-        if clock.resolved or clock.done:
-            del self.clocks[task_id]
+        elif kind == "reassign":
+            clock = await self._reassign(clock, body)
+        if clock.resolved:
+            del self.clocks[task_id]  # kept until closed: a reassignment re-routes from it
         else:
             self.clocks[task_id] = clock.to_json()
         return "ignored"
+
+    async def _reassign(self, clock: OpenClock, body: dict[str, Any]) -> OpenClock:
+        """Re-route the task to its new team; its clocks follow the SLA policy's ``on_reassign``."""
+        team = str(body["team"])
+        if team == clock.team:
+            return clock  # already applied (a replay), or handed to the team that has it
+        rules = self.rules.current
+        if team not in rules.teams:
+            raise PoisonMessageError(
+                f"task {clock.task_id} was reassigned to {team!r}, a team the rules "
+                f"(version {rules.version}) do not know; it was not re-routed",
+                "UnknownTeam",
+            )
+        at = datetime.fromisoformat(body["at"])
+        data = clock.routed.get("data", {})
+        policy = rules.policies.get(str(data.get("sla_policy") or ""))
+        clocks, restarted = policy.reassigned(clock.clocks, at) if policy else (clock.clocks, False)
+        moved = reassigned_event(
+            clock,
+            team=team,
+            department=rules.teams[team].department,
+            message=str(body.get("message") or ""),
+            clocks=clocks,
+            at=at,
+            event_id=derived_id(TASK_ROUTED, clock.task_id, "reassigned", str(body["event_id"])),
+        )
+        key, value = clock.key.encode("utf-8"), moved.to_bytes()
+        sends: list[Send] = [
+            (self.topic(topics.ROUTED), key, value),
+            (self.topic(topics.team_topic(team)), key, value),
+        ]
+        handed = group_reassign_message(clock.task_id, team)
+        if data.get("group_key"):
+            sends.append(
+                (self.internal(topics.ROUTER_GROUPS), str(data["group_key"]).encode(), handed)
+            )
+        for account in data.get("accounts") or [data.get("account")]:
+            if account:
+                sends.append((self.internal(topics.ROUTER_ACCOUNTS), str(account).encode(), handed))
+        await self._send_acked(sends)
+        self.metrics.reassigned.labels(team).inc()
+        if restarted:
+            self._signalled = {s for s in self._signalled if s[0] != clock.task_id}
+        return _replace(
+            clock,
+            team=team,
+            escalate_to=rules.teams[team].escalate_to,
+            clocks=clocks,
+            routed=_json(moved.model_dump_json()),
+            acknowledged=False,
+            already=() if restarted else clock.already,
+            generation=clock.generation + 1 if restarted else clock.generation,
+        )
 
     def _next_due(self, task_id: str, stored: str) -> datetime | None:
         """When the entry next needs the timer; parsed once per change, not every second."""
@@ -475,7 +562,7 @@ class _Router:
         if len(self._due_cache) > 2 * len(self.clocks) + 1000:  # forget deleted tasks
             self._due_cache = {k: v for k, v in self._due_cache.items() if k in self.clocks}
         if stored.startswith(_EARLY_STOP):
-            at = json.loads(stored.removeprefix(_EARLY_STOP))["at"]
+            at = _early(stored)[0]["at"]
             next_due: datetime | None = datetime.fromisoformat(at) + EARLY_STOP_KEPT
         else:
             clock = OpenClock.from_json(stored)
@@ -487,7 +574,7 @@ class _Router:
 
     async def _forget_stale_stop(self, task_id: str, stored: str, now: datetime) -> None:
         """A stop whose task never started (a task of another router, or already closed)."""
-        at = datetime.fromisoformat(json.loads(stored.removeprefix(_EARLY_STOP))["at"])
+        at = datetime.fromisoformat(_early(stored)[0]["at"])
         if now - at < EARLY_STOP_KEPT or (task_id, "forget") in self._signalled:
             return
         forget = _dumps({"kind": "forget", "task_id": task_id})
@@ -537,7 +624,7 @@ class _Router:
                     (
                         self.internal(topics.ROUTER_CLOCKS),
                         task_id.encode(),
-                        clock_emitted(task_id, due.key),
+                        clock_emitted(task_id, due.key, clock.generation),
                     )
                 )
                 await self._send_acked(sends)
@@ -693,6 +780,12 @@ def _order(message: DecisionMessage) -> tuple[int, date]:
             "InvalidCapacityRequest",
         ) from exc
     return quantity, due
+
+
+def _early(stored: str) -> list[dict[str, Any]]:
+    """What came for a task before its clock started, oldest first."""
+    early = json.loads(stored.removeprefix(_EARLY_STOP))
+    return early if isinstance(early, list) else [early]
 
 
 def _replace(clock: OpenClock, **changes: Any) -> OpenClock:

@@ -60,6 +60,7 @@ from services.core.routing import Decision
 from services.core.sla import SlaClock, SlaClocks, SlaEvent
 
 SOURCE: Final = "handoff/router"
+_REASON_MAX: Final = 1000
 SERVICE: Final = "router"
 _REASON_LIMIT: Final = 2000
 ACCOUNT_LABEL: Final = "account"
@@ -368,6 +369,7 @@ class OpenClock:
     acknowledged: bool = False
     resolved: bool = False
     already: tuple[str, ...] = ()
+    generation: int = 0  # restarts by reassignment; a signal of an older one is not this one's
 
     def to_json(self) -> str:
         return json.dumps(
@@ -381,6 +383,7 @@ class OpenClock:
                 "acknowledged": self.acknowledged,
                 "resolved": self.resolved,
                 "already": list(self.already),
+                "generation": self.generation,
             },
             ensure_ascii=False,
         )
@@ -400,6 +403,7 @@ class OpenClock:
             acknowledged=bool(body.get("acknowledged")),
             resolved=bool(body.get("resolved")),
             already=tuple(body.get("already") or ()),
+            generation=int(body.get("generation") or 0),
         )
 
     @property
@@ -426,8 +430,33 @@ def clock_stop(task_id: str, event_type: str, at: datetime) -> bytes:
     return _dump({"kind": "stop", "task_id": task_id, "type": event_type, "at": at.isoformat()})
 
 
-def clock_emitted(task_id: str, key: str) -> bytes:
-    return _dump({"kind": "emitted", "task_id": task_id, "key": key})
+def clock_emitted(task_id: str, key: str, generation: int = 0) -> bytes:
+    return _dump({"kind": "emitted", "task_id": task_id, "key": key, "generation": generation})
+
+
+def clock_reassign(task_id: str, *, team: str, message: str, at: datetime, event_id: str) -> bytes:
+    """A ``task.reassigned`` for the task's clock: re-route it to ``team``."""
+    return _dump(
+        {
+            "kind": "reassign",
+            "task_id": task_id,
+            "team": team,
+            "message": message,
+            "at": at.isoformat(),
+            "event_id": event_id,
+        }
+    )
+
+
+def group_reassign_message(task_id: str, team: str) -> bytes:
+    """For a group (or an account index): the task is now with ``team``."""
+    return _dump({"kind": "reassign", "task_id": task_id, "team": team})
+
+
+def _signal_id(type_: str, clock: OpenClock, key: str, *extra: str) -> str:
+    """A signal's id; the first generation keeps the ids it always had."""
+    generation = (str(clock.generation),) if clock.generation else ()
+    return derived_id(type_, clock.task_id, *extra, key, *generation)
 
 
 def sla_event(clock: OpenClock, due: SlaEvent) -> CloudEvent:
@@ -444,7 +473,7 @@ def sla_event(clock: OpenClock, due: SlaEvent) -> CloudEvent:
         source=SOURCE,
         data=signal,
         time=due.at,
-        event_id=derived_id(due.type, clock.task_id, due.key),
+        event_id=_signal_id(due.type, clock, due.key),
         subject=clock.task_id,
     )
 
@@ -468,7 +497,46 @@ def escalated_event(clock: OpenClock, due: SlaEvent, *, at: datetime) -> CloudEv
         source=SOURCE,
         data=escalated,
         time=at,
-        event_id=derived_id(TASK_ROUTED, clock.task_id, "escalated", due.key),
+        event_id=_signal_id(TASK_ROUTED, clock, due.key, "escalated"),
+        subject=clock.task_id,
+    )
+
+
+def reassigned_event(
+    clock: OpenClock,
+    *,
+    team: str,
+    department: str | None,
+    message: str,
+    clocks: SlaClocks,
+    at: datetime,
+    event_id: str,
+) -> CloudEvent:
+    """The task re-routed to ``team`` once ``clock.team`` handed it over: its new deadlines."""
+    routed = CloudEvent.model_validate(clock.routed)
+    task = TaskRouted.model_validate(routed.data)
+    acknowledge = clocks.acknowledge.due if clocks.acknowledge else None
+    resolve = clocks.resolve.due if clocks.resolve else None
+    reason = f"reassigned by {clock.team}" + (f": {message}" if message else "")
+    moved = task.model_copy(
+        update={
+            "team": team,
+            "department": department,
+            "reassigned_from": clock.team,
+            "escalated_from": None,
+            "reason": reason[:_REASON_MAX],
+            "routed_at": at,
+            "acknowledge_by": acknowledge,
+            "resolve_by": resolve,
+            "sla_due": acknowledge or resolve or task.raised_at,
+        }
+    )
+    return envelope(
+        type_=TASK_ROUTED,
+        source=SOURCE,
+        data=moved,
+        time=at,
+        event_id=event_id,
         subject=clock.task_id,
     )
 
@@ -488,7 +556,7 @@ def routed_event(
         task_id=task.task_id,
         source_event_id=event.id if task.event_count == 1 else task.event_ids[0],
         source=event.source,
-        team=d.team,
+        team=task.team or d.team,
         rule=d.route_id,
         account=message.account,
         priority=text.priority,

@@ -40,6 +40,12 @@ class RouterMetrics:
             ["team"],
             registry=registry,
         )
+        self.reassigned = Counter(
+            "handoff_router_reassigned_total",
+            "Tasks re-routed after a team handed them over, by the team they went to.",
+            ["team"],
+            registry=registry,
+        )
         self.route_latency = Histogram(
             "handoff_router_route_latency_seconds",
             "From the ticket event's time to the moment its task.routed was acknowledged.",

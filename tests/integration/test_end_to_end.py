@@ -156,3 +156,53 @@ def test_invalid_ticket_is_refused_with_the_field_named(platform: Platform) -> N
     response = post_ticket(platform, subject="x", requester_email="nobody", priority="urgent")
     assert response.status_code == 422
     assert "requester_email" in response.text
+
+
+def test_a_reassigned_task_is_re_routed_with_its_sla_restarted(platform: Platform) -> None:
+    ticket_id = f"ZD-{uuid.uuid4().hex[:8]}"
+    response = post_ticket(
+        platform,
+        ticket_id=ticket_id,
+        subject="ログインできません",
+        description="SSO の後で請求画面に戻されます",
+        requester_email="hanako@example.co.jp",
+        priority="urgent",
+        component="billing-ui",
+    )
+    assert response.status_code == 202, response.text
+    task_id = derived_id("task", response.json()["id"])
+
+    def in_queue(team: str) -> dict[str, object] | None:
+        return next((t for t in team_tasks(platform, team) if t["task_id"] == task_id), None)
+
+    before = wait_for("the ticket in billing's queue", lambda: in_queue("billing"))
+    handed = httpx.post(
+        f"{platform.api.url}/v1/tasks/{task_id}/reassign",
+        json={"team": "identity", "message": "SSO の問題です"},
+        timeout=30,
+    )
+    assert handed.status_code == 200, handed.text
+    assert handed.json()["state"] == "reassigned"
+
+    bootstrap = platform.env["HANDOFF_KAFKA_BOOTSTRAP"]
+
+    def reassigned_to_identity(records: list[object]) -> bool:
+        return any(CloudEvent.from_bytes(r.value).subject == task_id for r in records)  # type: ignore[attr-defined]
+
+    records = read_topic(bootstrap, topics.team_topic("identity"), reassigned_to_identity)
+    (event,) = [CloudEvent.from_bytes(r.value) for r in records if r.key is not None
+                and CloudEvent.from_bytes(r.value).subject == task_id]  # fmt: skip
+    assert event.data["reassigned_from"] == "billing"
+    assert event.data["reason"] == "reassigned by billing: SSO の問題です"
+    policy = ROUTING.policies[str(event.data["sla_policy"])]
+    fresh = policy.clocks(event.time)  # the clocks restart from the handover
+    assert fresh.acknowledge is not None
+    assert datetime.fromisoformat(str(event.data["acknowledge_by"])) == fresh.acknowledge.due
+
+    def deadline_moved() -> dict[str, object] | None:
+        task = in_queue("identity")
+        return task if task and task["sla_due"] != before["sla_due"] else None
+
+    after = wait_for("the new deadline in identity's queue", deadline_moved)
+    assert datetime.fromisoformat(str(after["sla_due"])) == fresh.acknowledge.due
+    assert in_queue("billing") is None

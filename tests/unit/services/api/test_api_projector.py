@@ -24,6 +24,7 @@ from services.api.projector import (
     DEAD_LETTERED,
     DUPLICATE,
     INSERTED,
+    REASSIGNED,
     Projector,
     ProjectorConfig,
     RetryLaterError,
@@ -302,6 +303,29 @@ def test_handle_inserts_once_then_counts_duplicates(
     assert projector.handle(record(value, 1)) == DUPLICATE
     assert rows(engine) == [(derived_id("task", "zd-4"), "請求書の画面が分かりにくい")]
     assert projector.processed == {INSERTED: 1, DUPLICATE: 1}
+
+
+def test_a_reassignment_moves_the_deadlines_only_while_the_task_is_with_that_team(
+    projector: Projector, engine: sa.Engine
+) -> None:
+    assert projector.handle(record(routed_event().to_bytes(), 0)) == INSERTED
+    with engine.begin() as conn:  # the API took the handover
+        conn.execute(sa.update(TASKS).values(team="identity", state="reassigned"))
+    moved = routed_event(
+        team="identity",
+        reassigned_from="billing-ui",
+        sla_due="2025-03-03T15:00:00Z",
+        acknowledge_by="2025-03-03T15:00:00Z",
+    )
+    assert projector.handle(record(moved.to_bytes(), 1)) == REASSIGNED
+    late = routed_event(
+        team="billing-ui", reassigned_from="platform", sla_due="2025-03-04T09:00:00Z"
+    )  # a handover the API has since moved past
+    assert projector.handle(record(late.to_bytes(), 2)) == DUPLICATE
+    with engine.connect() as conn:
+        (row,) = conn.execute(sa.select(TASKS.c.team, TASKS.c.sla_due, TASKS.c.acknowledge_by))
+    due = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
+    assert tuple(row) == ("identity", due, due)
 
 
 def test_handle_dead_letters_garbage_with_the_reason(

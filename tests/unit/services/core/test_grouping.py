@@ -195,6 +195,8 @@ def test_grouped_task_round_trips_through_json(close: bool) -> None:
     )  # fmt: skip
     if close:
         task = task.close("rejected", datetime(2026, 3, 2, 18, tzinfo=timezone(timedelta(hours=9))))
+    else:
+        task = task.reassign("platform")
     data = _through_json(task.to_dict())
     assert isinstance(data, dict)
     assert GroupedTask.from_dict(data) == task
@@ -273,3 +275,21 @@ def test_account_index_round_trips_through_json() -> None:
     restored = AccountIndex.from_dict(data)
     assert restored == index
     assert restored.related("acme.com") == index.related("acme.com")
+
+
+def test_a_reassigned_task_keeps_its_events_and_names_its_new_team() -> None:
+    task, _ = feed([make_event("e1"), make_event("e2")])
+    assert task.team is None
+    moved = task.reassign("platform")
+    assert (moved.team, moved.task_id, moved.event_count) == ("platform", task.task_id, 2)
+    joined = admit(moved, KEY, make_event("e3"), task_id="x")
+    assert (joined.outcome, joined.task.team) == (Outcome.JOINED, "platform")
+
+
+def test_reassigning_in_the_account_index_changes_the_team_everywhere() -> None:
+    index = make_index().reassign("t4", "platform")
+    assert [(t.task_id, t.team) for t in index.related("acme.com")] == [
+        ("t1", "support-l2"), ("t3", "production-planning"), ("t4", "platform"),
+    ]  # fmt: skip
+    assert [t.team for t in index.related("globex.jp", "t2")] == ["platform"]
+    assert make_index().reassign("t9", "platform") == make_index()

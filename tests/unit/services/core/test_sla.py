@@ -266,6 +266,9 @@ def policy(**spec: Any) -> dict[str, Any]:
         (policy(warn_at=True), "sla_policies.p.warn_at", "between 0 and 1"),
         (policy(warn_at="80%"), "sla_policies.p.warn_at", "between 0 and 1"),
         (policy(warn_at=float("nan")), "sla_policies.p.warn_at", "between 0 and 1"),
+        (policy(on_reassign="reset"), "sla_policies.p.on_reassign",
+         "'reset' is not one of restart, keep"),
+        (policy(on_reassign=["keep"]), "sla_policies.p.on_reassign", "is not one of"),
     ],
 )  # fmt: skip
 def test_every_load_error_names_where_and_why(doc: Any, where: str, reason: str) -> None:
@@ -279,3 +282,28 @@ def test_equal_budgets_and_no_policies_are_fine() -> None:
         hours=8
     )
     assert parse_sla_policies(None, CALENDARS) == {}
+
+
+REASSIGNING = parse_sla_policies(
+    {"fresh": {"acknowledge": "1h", "resolve": "8h"},
+     "kept": {"acknowledge": "1h", "resolve": "8h", "on_reassign": "keep"}},
+    CALENDARS,
+)  # fmt: skip
+
+
+def test_a_reassignment_restarts_the_clocks_by_default() -> None:
+    raised, handed = at("2026-03-02T09:00:00+00:00"), at("2026-03-02T09:45:00+00:00")
+    fresh = REASSIGNING["fresh"]
+    assert fresh.on_reassign == "restart"
+    clocks, restarted = fresh.reassigned(fresh.clocks(raised), handed)
+    assert restarted
+    assert clocks == fresh.clocks(handed)
+    assert clocks.acknowledge is not None
+    assert clocks.acknowledge.due == at("2026-03-02T10:45:00+00:00")
+
+
+def test_keep_leaves_the_deadlines_where_they_were() -> None:
+    raised, handed = at("2026-03-02T09:00:00+00:00"), at("2026-03-02T09:45:00+00:00")
+    kept = REASSIGNING["kept"]
+    before = kept.clocks(raised)
+    assert kept.reassigned(before, handed) == (before, False)

@@ -8,7 +8,7 @@ internal topic to the agent that consumes it, as the broker would.
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -377,3 +377,142 @@ async def test_the_worker_refuses_to_start_with_a_bad_rule_file(tmp_path: Path) 
         run_worker(RouterSettings(router_rules_file=missing, kafka_bootstrap="127.0.0.1:1"))
     assert str(missing) in str(exited.value.code)
     assert "cannot read the rule file" in str(exited.value.code)
+
+
+# --- reassignment -------------------------------------------------------------------------
+
+
+def reassigned_event(task_id: str, team: str, at: datetime, message: str = "not ours") -> bytes:
+    """What the API puts on handoff.feedback when a team hands a task over."""
+    event = {
+        "specversion": "1.0",
+        "id": derived_id("task.reassigned", task_id, at.isoformat()),
+        "source": "/handoff/api",
+        "type": "task.reassigned",
+        "subject": task_id,
+        "time": at.isoformat(),
+        "data": {"task_id": task_id, "team": team, "status": "reassigned", "message": message},
+    }
+    return json.dumps(event, ensure_ascii=False).encode("utf-8")
+
+
+def sla_signals(router: Router) -> list[tuple[str, str, str]]:
+    events = [CloudEvent.from_bytes(s.value) for s in router.producer.to(topics.SLA)]
+    return [(e.type, SlaSignal.model_validate(e.data).team, e.id) for e in events]
+
+
+async def test_a_reassigned_task_goes_to_the_new_team_with_restarted_clocks(
+    router: Router,
+) -> None:
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event("moved", component=None))
+    ((_, task),) = routed_tasks(router, "handoff.team.support-l2")
+    assert task.acknowledge_by is not None
+    assert task.sla_policy == "urgent"
+    router.now.value = task.acknowledge_by - timedelta(minutes=1)
+    await router.tick()  # the old team's at-risk went out
+    assert [t for t, _, _ in sla_signals(router)] == ["sla.at_risk"]
+
+    handed_at = router.now.value
+    await router.feed(
+        FEEDBACK_AGENT_NAME,
+        b"example.co.jp",
+        reassigned_event(task.task_id, "billing", handed_at, "請求の不具合です"),
+    )
+    await router.pump()
+
+    ((event, moved),) = routed_tasks(router, "handoff.team.billing")
+    assert (moved.task_id, moved.team, moved.reassigned_from) == (
+        task.task_id,
+        "billing",
+        "support-l2",
+    )
+    assert moved.reason == "reassigned by support-l2: 請求の不具合です"
+    assert moved.department == "engineering"
+    policy = RULES.policies["urgent"]
+    fresh = policy.clocks(handed_at)
+    assert fresh.acknowledge is not None
+    assert fresh.resolve is not None
+    assert (moved.acknowledge_by, moved.resolve_by) == (fresh.acknowledge.due, fresh.resolve.due)
+    assert moved.acknowledge_by is not None
+    assert moved.acknowledge_by > task.acknowledge_by
+    assert event.id in {
+        CloudEvent.from_bytes(s.value).id for s in router.producer.to(topics.ROUTED)
+    }
+    assert router.metric("handoff_router_reassigned_total", team="billing") == 1
+
+    # the old deadline passes: restarted, nothing breaches for anyone
+    router.now.value = task.acknowledge_by + timedelta(seconds=1)
+    await router.tick()
+    assert len(sla_signals(router)) == 1
+
+    # the new one passes: the new team is warned and breaches, under new ids, and escalates
+    router.now.value = moved.acknowledge_by + timedelta(seconds=1)
+    await router.tick()
+    later = sla_signals(router)[1:]
+    assert [(t, team) for t, team, _ in later] == [
+        ("sla.at_risk", "billing"),
+        ("sla.breached", "billing"),
+    ]
+    old_id = derived_id("sla.at_risk", task.task_id, "sla.at_risk:acknowledge")
+    assert later[0][2] != old_id
+    ((_, escalated),) = routed_tasks(router, "handoff.team.eng-oncall")
+    assert (escalated.task_id, escalated.escalated_from) == (task.task_id, "billing")
+
+
+async def test_events_joining_a_reassigned_group_go_to_the_new_team(router: Router) -> None:
+    first = ticket_event("join-1", component="reports", priority="normal")
+    await router.route(AGENT_NAME, b"example.co.jp", first)
+    task_id = derived_id("task", "join-1")
+    at = ROUTED_AT + timedelta(minutes=5)
+    await router.feed(
+        FEEDBACK_AGENT_NAME, b"example.co.jp", reassigned_event(task_id, "platform", at)
+    )
+    await router.pump()
+    second = ticket_event("join-2", component="reports", priority="normal")
+    assert await router.route(AGENT_NAME, b"example.co.jp", second) == "routed"
+    to_platform = [t for _, t in routed_tasks(router, "handoff.team.platform")]
+    assert [(t.task_id, t.event_count) for t in to_platform] == [(task_id, 1), (task_id, 2)]
+    assert len(routed_tasks(router, "handoff.team.analytics")) == 1  # before the handover only
+
+
+async def test_a_replayed_reassignment_re_routes_once(router: Router) -> None:
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event("twice", component=None))
+    task_id = derived_id("task", "twice")
+    handed = reassigned_event(task_id, "identity", ROUTED_AT + timedelta(minutes=1))
+    for _ in range(2):
+        await router.feed(FEEDBACK_AGENT_NAME, b"example.co.jp", handed)
+        await router.pump()
+    assert len(routed_tasks(router, "handoff.team.identity")) == 1
+
+
+async def test_a_reassignment_to_a_team_the_rules_do_not_know_is_dead_lettered(
+    router: Router,
+) -> None:
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event("lost", component=None))
+    task_id = derived_id("task", "lost")
+    at = ROUTED_AT + timedelta(minutes=1)
+    await router.feed(
+        FEEDBACK_AGENT_NAME, b"example.co.jp", reassigned_event(task_id, "nobody", at)
+    )
+    await router.pump()
+    (parked,) = router.producer.to(topics.DLQ)
+    letter = DeadLetter.from_bytes(parked.value)
+    assert letter.error_type == "UnknownTeam"
+    assert "'nobody'" in letter.reason
+    assert task_id in letter.reason
+    assert routed_tasks(router, "handoff.team.nobody") == []
+
+
+async def test_a_reassignment_before_the_clock_started_is_applied_when_it_starts(
+    router: Router,
+) -> None:
+    task_id = derived_id("task", "early")
+    at = ROUTED_AT + timedelta(minutes=1)
+    await router.feed(
+        FEEDBACK_AGENT_NAME, b"example.co.jp", reassigned_event(task_id, "mobile", at)
+    )
+    await router.pump()  # no clock yet: kept for when the task's start arrives
+    assert routed_tasks(router, "handoff.team.mobile") == []
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event("early", component=None))
+    ((_, moved),) = routed_tasks(router, "handoff.team.mobile")
+    assert (moved.task_id, moved.reassigned_from) == (task_id, "support-l2")

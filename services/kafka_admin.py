@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from kafka import KafkaAdminClient
@@ -33,9 +34,36 @@ def ensure_topics(
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
+        _wait_for_leaders(admin, created, partitions)
         return created
     finally:
         admin.close()
+
+
+def _wait_for_leaders(
+    admin: KafkaAdminClient, names: list[str], partitions: int, timeout: float = 30.0
+) -> None:
+    """Wait until every partition of the new topics has a leader.
+
+    A client reading metadata before that sees a topic with no partitions, and
+    Faust refuses to write a table whose changelog it is.
+    """
+    deadline = time.monotonic() + timeout
+    pending = list(names)
+    while pending:
+        described = admin.describe_topics(pending)
+        ready = {
+            t["name"]
+            for t in described
+            if t.get("error_code") == 0
+            and len(t.get("partitions") or []) == partitions
+            and all(p.get("leader_id", -1) >= 0 for p in t["partitions"])
+        }
+        pending = [n for n in pending if n not in ready]
+        if pending and time.monotonic() > deadline:
+            raise TimeoutError(f"topics without partition leaders after {timeout}s: {pending}")
+        if pending:
+            time.sleep(0.1)
 
 
 def ensure_handoff_topics(bootstrap: str, teams: Iterable[str], partitions: int) -> list[str]:
@@ -50,10 +78,19 @@ def ensure_rules_topic(bootstrap: str) -> list[str]:
 
 
 def ensure_router_topics(
-    bootstrap: str, teams: Iterable[str], partitions: int, app_id: str
+    bootstrap: str,
+    teams: Iterable[str],
+    partitions: int,
+    app_id: str,
+    changelogs: Iterable[str] = (),
 ) -> list[str]:
-    """Everything a router app reads or writes, its internal topics and the rules topic."""
+    """Everything a router app reads or writes, its internal topics and the rules topic.
+
+    The tables' changelogs are created here too, before the worker reads any
+    metadata, so its first events never meet a changelog it sees no partitions of.
+    """
     created = ensure_handoff_topics(bootstrap, teams, partitions)
     internal = [topics.router_topic(app_id, suffix) for suffix in topics.ROUTER_INTERNAL]
     created += ensure_topics(bootstrap, internal, partitions)
+    created += ensure_topics(bootstrap, changelogs, partitions, {"cleanup.policy": "compact"})
     return created + ensure_rules_topic(bootstrap)

@@ -59,7 +59,7 @@ from typing import Any, Final, cast
 
 import faust
 from aiokafka.errors import KafkaError
-from faust.exceptions import ProducerSendError
+from faust.exceptions import PartitionsMismatch, ProducerSendError
 from faust.types import EventT, StreamT, TopicT
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -287,7 +287,7 @@ class _Router:
     ) -> str:
         started = time.perf_counter()
         try:
-            outcome = await handle(event)
+            outcome = await self._handle_retrying_metadata(event, handle)
         except PoisonMessageError as exc:
             outcome = await self._dead_letter(event, exc.reason, exc.error_type)
         except Exception as exc:  # a bug must park the message, not stop the partition
@@ -299,6 +299,20 @@ class _Router:
             self.metrics.events.labels(outcome).inc()
         self.metrics.processing.observe(time.perf_counter() - started)
         return outcome
+
+    async def _handle_retrying_metadata(
+        self, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[str]]
+    ) -> str:
+        """A table whose changelog the worker's metadata does not know yet is not the
+        message's fault: wait and handle it again (resends carry the same ids)."""
+        backoff = 0.5
+        while True:
+            try:
+                return await handle(event)
+            except PartitionsMismatch as exc:
+                log.warning("%s: %s; retrying in %.1fs", _where(event), exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
 
     # --- routing: ingest -> decisions ----------------------------------------------------
 
@@ -827,11 +841,18 @@ def run_worker(settings: RouterSettings) -> None:
         rules = initial_rules(settings.router_rules_file, bootstrap, key=key)
     except HandoffError as exc:
         sys.exit(f"router: cannot start: {exc}")
-    ensure_router_topics(bootstrap, rules.teams, settings.topic_partitions, settings.router_app_id)
     settings.router_data_dir.mkdir(parents=True, exist_ok=True)
     holder = RulesHolder(rules)
     metrics = RouterMetrics(REGISTRY)
     app = build_app(settings, holder, registry=REGISTRY, metrics=metrics)
+    changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
+    ensure_router_topics(
+        bootstrap,
+        rules.teams,
+        settings.topic_partitions,
+        settings.router_app_id,
+        changelogs=changelogs,
+    )
 
     def new_teams(teams: Iterable[str]) -> None:
         ensure_router_topics(bootstrap, teams, settings.topic_partitions, settings.router_app_id)

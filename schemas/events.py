@@ -183,6 +183,15 @@ class TaskRouted(_Model):
     reassigned_from: str | None = Field(
         default=None, description="Set when a team handed the task over: the team that had it"
     )
+    origin_event_id: str | None = Field(
+        default=None,
+        description="The request this record routes (a grouped task gets one record per request)",
+    )
+    origin_ref: str | None = Field(
+        default=None,
+        max_length=128,
+        description="That request's id in the system that raised it, e.g. the Zendesk ticket id",
+    )
 
 
 class TaskState(StrEnum):

@@ -66,13 +66,19 @@ from services.api.repository import (
     StateFilter,
     TaskQuery,
 )
+from services.api.rules import ApiRules, KafkaRules, RulesUnavailableError, unknown_team
 from services.api.settings import ApiSettings
+from services.core.errors import RuleError
+from services.core.routing import Decision
 from services.core.stats import LatencySummary, summarize
+from services.router.rules_feed import RuleSet
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S: Final = 5
 MESSAGE_MAX: Final = 20_000
+RULES_TEXT_MAX: Final = 256_000  # characters; a published record must stay under Kafka's 1 MB
+LABELS_MAX: Final = 100
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -203,12 +209,16 @@ class DeliveryOut(_Out):
     next_attempt_at: datetime
     delivered_at: datetime | None
     last_error: str | None
+    origin_event_id: str | None = Field(default=None, description="The request it answers")
+    origin_ref: str | None = Field(default=None, description="Its id in the origin, e.g. ticket")
     log: list[AttemptOut] = []
 
 
 class SourceEventOut(BaseModel):
     source_event_id: str
     source: str
+    ref: str | None = Field(default=None, description="Its id in the origin, e.g. a ticket id")
+    raised_at: datetime | None = None
 
 
 def _event_ids(task: Task) -> list[str]:
@@ -307,6 +317,22 @@ class ReasonRequest(BaseModel):
     )
 
     message: MessageText = Field(description="Why")
+    expected_version: ExpectedVersion = None
+
+
+class CommentRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"message": "再現できました。修正中です。", "public": True}]
+        },
+    )
+
+    message: MessageText = Field(description="The comment")
+    public: bool = Field(
+        default=False,
+        description="Shown to the asker in their tool (a public reply); else an internal note",
+    )
     expected_version: ExpectedVersion = None
 
 
@@ -437,11 +463,18 @@ class CallbackRequest(BaseModel):
             {
                 "type": "string",
                 "maxLength": 2048,
-                "pattern": r"^https?://[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9/._-]*)?$",
+                # What the URL parser accepts: a name whose last label starts with a
+                # letter (else it reads as an IPv4 address), or a dotted quad.
+                "pattern": r"^https?://(([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?"
+                r"|(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})"
+                r"(:[1-9][0-9]{0,3})?(/[A-Za-z0-9/._{}-]*)?$",
                 "examples": ["https://helpdesk.example.com/hooks/handoff"],
             }
         ),
-    ] = Field(description="Where updates are POSTed (http or https)")
+    ] = Field(
+        description="Where updates are POSTed (http or https); {ticket_id} in it becomes "
+        "the id of the request in its own tool"
+    )
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] = Field(
         description="Signs each delivery: HMAC-SHA256 of '<timestamp>.<body>'"
     )
@@ -453,6 +486,150 @@ class CallbackOut(BaseModel):
     url: str
     format: str
     created_at: datetime
+
+
+RULES_EXAMPLE: Final = """teams:
+  support-triage: {department: support}
+  billing: {department: engineering, escalate_to: eng-oncall}
+  eng-oncall: {department: engineering}
+route:
+  team: support-triage
+  group_by: [account]
+  routes:
+    - matchers: ['type="support.ticket"', 'component=~"billing-ui|invoices"']
+      team: billing
+"""
+
+RulesText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=RULES_TEXT_MAX),
+    AfterValidator(_storable_text),
+    WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": RULES_TEXT_MAX, "pattern": r"^[^\x00]*$"}
+    ),
+]
+RulesFileName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", max_length=128)
+]
+LabelName = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), AfterValidator(_storable_text)
+]
+LabelValue = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_storable_text)]
+# Pydantic would say the key constraints as patternProperties, which leave other keys open.
+Labels = Annotated[
+    dict[LabelName, LabelValue],
+    Field(max_length=LABELS_MAX),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "description": "The event's labels; an absent label is empty",
+            "maxProperties": LABELS_MAX,
+            "propertyNames": {"minLength": 1, "maxLength": 128, "pattern": r"^[^\x00]*$"},
+            "additionalProperties": {"type": "string", "maxLength": 1024, "pattern": r"^[^\x00]*$"},
+        }
+    ),
+]
+
+
+class RulesRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"yaml": RULES_EXAMPLE, "name": "routing.yaml"}]},
+    )
+
+    yaml: RulesText = Field(
+        description="The routing file (teams, route tree, ownership, calendars, SLA policies) "
+        "as text, exactly as `handoff rules publish FILE` would send it"
+    )
+    name: RulesFileName = Field(
+        default="routing.yaml", description="Its file name: errors and GET /v1/rules show it"
+    )
+
+
+class RulesPublishedOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"version": "3f2a9c1e4b7d", "name": "routing.yaml", "team_count": 3}]
+        }
+    )
+
+    version: str = Field(description="A short sha256 of the text; the router workers report it")
+    name: str
+    team_count: int
+
+
+class RuleTeamOut(BaseModel):
+    name: str
+    department: str | None
+    escalate_to: str | None = Field(description="Who a breached SLA escalates to")
+
+
+class RulesOut(BaseModel):
+    version: str
+    name: str = Field(description="The file name it was published (or read) as")
+    teams: list[RuleTeamOut]
+    yaml: str = Field(description="The rule file's text")
+
+
+class RulesTestRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "labels": {
+                        "type": "support.ticket",
+                        "component": "billing-ui",
+                        "priority": "urgent",
+                    }
+                }
+            ]
+        },
+    )
+
+    labels: Labels
+    at: UtcInstant | None = Field(
+        default=None, description="When the event was raised, for the SLA deadlines (default: now)"
+    )
+
+
+class RouteDecisionOut(BaseModel):
+    route_id: str = Field(examples=["/0/0"])
+    team: str
+    department: str | None
+    reason: str = Field(description="Why this team: the route (and the ownership entry)")
+    sla: str | None = Field(description="The SLA policy")
+    acknowledge_by: datetime | None
+    resolve_by: datetime | None
+    group_key: str = Field(description="Events with the same key become one task")
+    escalate_to: str | None
+    labels: dict[str, str] = Field(description="Labels the route adds")
+    capacity: bool = Field(description="Checked against a production line's capacity first")
+
+    @classmethod
+    def of(cls, decision: Decision) -> "RouteDecisionOut":
+        clocks = decision.clocks
+        acknowledge = clocks.acknowledge if clocks is not None else None
+        resolve = clocks.resolve if clocks is not None else None
+        return cls(
+            route_id=decision.route_id,
+            team=decision.team,
+            department=decision.department,
+            reason=decision.reason,
+            sla=decision.sla,
+            acknowledge_by=acknowledge.due if acknowledge is not None else None,
+            resolve_by=resolve.due if resolve is not None else None,
+            group_key=decision.group_key,
+            escalate_to=decision.escalate_to,
+            labels=dict(decision.labels),
+            capacity=decision.capacity is not None,
+        )
+
+
+class RulesTestOut(BaseModel):
+    rules_version: str
+    teams: list[str] = Field(description="Who gets the event, in match order")
+    routes: list[RouteDecisionOut]
 
 
 class FieldError(BaseModel):
@@ -648,9 +825,16 @@ def create_app(
     start_projector: bool | None = None,
     start_deliverer: bool | None = None,
     dead_letters: Any = None,
+    rules: ApiRules | None = None,
+    start_rules_feed: bool | None = None,
     clock: Clock = utc_now,
 ) -> FastAPI:
-    """The API. Parts not given are built from ``settings`` (and closed at shutdown)."""
+    """The API. Parts not given are built from ``settings`` (and closed at shutdown).
+
+    The routing rules follow ``handoff.rules`` when the Kafka parts run (the
+    projector's setting, or ``start_rules_feed``); given ``rules`` are used as
+    they are (a fixed set in tests).
+    """
     owns_engine = engine is None
     owns_publisher = publisher is None
     db = engine if engine is not None else make_engine(settings.database_url)
@@ -666,6 +850,16 @@ def create_app(
     repository = SqlTaskRepository(db)
     projector_enabled = settings.api_projector if start_projector is None else start_projector
     deliverer_enabled = settings.api_delivery if start_deliverer is None else start_deliverer
+    feed_enabled = rules is None and (
+        projector_enabled if start_rules_feed is None else start_rules_feed
+    )
+    kafka_rules = KafkaRules(
+        settings.kafka_bootstrap,
+        key=settings.api_rules_key,
+        file=settings.api_rules_file,
+        publish_timeout_s=settings.api_feedback_ack_timeout_s,
+    )
+    routing: ApiRules = rules if rules is not None else kafka_rules
     page_max = settings.api_page_size_max
     auth_required = settings.api_auth == "required"
 
@@ -709,11 +903,15 @@ def create_app(
                 clock=clock,
             )
             deliverer.start()
+        if feed_enabled:
+            kafka_rules.start()
         app.state.projector = projector
         app.state.deliverer = deliverer
         try:
             yield
         finally:
+            if feed_enabled:
+                await run_in_threadpool(kafka_rules.stop)
             if deliverer is not None:
                 await run_in_threadpool(deliverer.stop)
                 if dead_letters is None and parked is not None:
@@ -849,6 +1047,19 @@ def create_app(
         next_cursor = encode_cursor(page[-1]) if len(tasks) > limit else None
         return TaskList(tasks=[task_out(t, now) for t in page], next_cursor=next_cursor)
 
+    def source_events(task: Task) -> list[SourceEventOut]:
+        known = {o.event_id: o for o in repository.origins(task.task_id)}
+        listed = [
+            SourceEventOut(source_event_id=o.event_id, source=o.source, ref=o.ref,
+                           raised_at=o.raised_at)
+            for o in known.values()
+        ]  # fmt: skip
+        return listed + [
+            SourceEventOut(source_event_id=event_id, source=task.source)
+            for event_id in _event_ids(task)
+            if event_id not in known
+        ]
+
     @app.get(
         "/v1/tasks/{task_id}",
         response_model=TaskDetail,
@@ -869,10 +1080,7 @@ def create_app(
         ]
         return TaskDetail(
             **task_out(task, now).model_dump(),
-            source_events=[
-                SourceEventOut(source_event_id=event_id, source=task.source)
-                for event_id in _event_ids(task)
-            ],
+            source_events=source_events(task),
             timeline=[TimelineEntry.model_validate(e) for e in repository.timeline(task_id)],
             related=[task_out(t, now) for t in others if principal.sees_team(t.team)],
             related_elsewhere=elsewhere(others, principal),
@@ -956,6 +1164,9 @@ def create_app(
         summary="Hand the task to another team, with a reason",
     )
     def reassign(principal: Writer, task_id: TaskIdPath, body: ReassignRequest) -> TaskOut:
+        visible_task(task_id, principal)  # a task the caller cannot see stays a 404
+        if (reason := unknown_team(body.team, routing.current)) is not None:
+            raise BadActionError("body.team", reason)
         return change(
             task_id,
             principal,
@@ -969,11 +1180,16 @@ def create_app(
         "/v1/tasks/{task_id}/comments",
         response_model=TaskOut,
         responses=_CHANGE,
-        summary="Comment on a task (task.commented; the state stays)",
+        summary="Comment on a task (task.commented; the state stays); the origins get it too",
     )
-    def comment(principal: Writer, task_id: TaskIdPath, body: ReasonRequest) -> TaskOut:
+    def comment(principal: Writer, task_id: TaskIdPath, body: CommentRequest) -> TaskOut:
         return change(
-            task_id, principal, "comment", body.message, expected_version=body.expected_version
+            task_id,
+            principal,
+            "comment",
+            body.message,
+            expected_version=body.expected_version,
+            public=body.public,
         )
 
     @app.get(
@@ -1172,11 +1388,86 @@ def create_app(
                 for r in rows
             ]
 
+    # --- routing rules --------------------------------------------------------------------------
+
+    def rule_set_in_force() -> RuleSet:
+        found = routing.rule_set
+        if found is None:
+            raise RulesUnavailableError(
+                "no routing rules are known to this API yet (it follows handoff.rules while its "
+                "Kafka parts run; with them off it knows none)"
+            )
+        return found
+
+    @app.get(
+        "/v1/rules",
+        response_model=RulesOut,
+        responses={**_AUTH, 503: {"model": ErrorOut, "description": "No rule set known yet"}},
+        summary="The routing rules in force: version, teams and the rule file's text",
+    )
+    def get_rules(principal: Reader) -> RulesOut:
+        found = rule_set_in_force()
+        return RulesOut(
+            version=found.version,
+            name=found.name,
+            teams=[
+                RuleTeamOut(name=t.name, department=t.department, escalate_to=t.escalate_to)
+                for t in sorted(found.rules.teams.values(), key=lambda t: t.name)
+            ],
+            yaml=found.text,
+        )
+
+    @app.post(
+        "/v1/rules/test",
+        response_model=RulesTestOut,
+        responses={
+            **_AUTH,
+            **_422,
+            503: {"model": ErrorOut, "description": "No rule set known yet"},
+        },
+        summary="Who would get an event with these labels (as `handoff routes test --json`)",
+    )
+    def rules_test(principal: Reader, body: RulesTestRequest) -> RulesTestOut:
+        found = rule_set_in_force()
+        try:
+            decisions = found.rules.decide(body.labels, body.at or clock())
+        except OverflowError:
+            raise BadActionError("body.at", "too far in time to compute SLA deadlines") from None
+        return RulesTestOut(
+            rules_version=found.version,
+            teams=[d.team for d in decisions],
+            routes=[RouteDecisionOut.of(d) for d in decisions],
+        )
+
+    @app.put(
+        "/v1/admin/rules",
+        response_model=RulesPublishedOut,
+        responses={
+            **_AUTH,
+            **_422,
+            413: {"model": ErrorOut, "description": "Body over the size limit"},
+            503: {"model": ErrorOut, "description": "The broker did not acknowledge; retry"},
+        },
+        summary="Validate and publish routing rules; router workers take them without a restart",
+        description="A rule file that does not load is a 422 naming the line "
+        "(`routing.yaml:12: ...`) and nothing is published. Publishing the same text again "
+        "is harmless: it is the same version.",
+    )
+    def put_rules(principal: Admin, body: RulesRequest) -> RulesPublishedOut:
+        try:
+            published = routing.publish(body.yaml, name=body.name)
+        except RuleError as exc:
+            raise BadActionError("body.yaml", str(exc)) from None
+        log.info("rules version %s published by %s", published.version, principal.name)
+        return RulesPublishedOut(
+            version=published.version, name=body.name, team_count=len(published.teams)
+        )
+
     @app.get(
         "/healthz",
         response_model=HealthOut,
         responses={503: {"model": HealthOut, "description": "A part failed"}},
-        summary="Database reachable, projector and deliverer running (when enabled)",
+        summary="Database reachable, projector, deliverer and rules feed running (when enabled)",
     )
     def healthz(request: Request) -> JSONResponse:
         checks: dict[str, str] = {}
@@ -1191,6 +1482,10 @@ def create_app(
             else:
                 worker = getattr(request.app.state, part)
                 checks[part] = "ok" if worker is not None and worker.is_alive() else "not running"
+        if rules is None and not feed_enabled:
+            checks["rules"] = "disabled"
+        else:
+            checks["rules"] = "ok" if routing.is_alive() else "not running"
         healthy = all(v in ("ok", "disabled") for v in checks.values())
         body = HealthOut(status="ok" if healthy else "failing", checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
@@ -1260,6 +1555,15 @@ def _add_error_handlers(app: FastAPI) -> None:
         log.warning("resolve refused: %s", str(exc))  # a str: a record must not pin the error
         return JSONResponse(
             {"detail": f"{exc}; nothing was changed, retry later"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    @app.exception_handler(RulesUnavailableError)
+    async def rules_unavailable(_: Request, exc: RulesUnavailableError) -> JSONResponse:
+        log.warning("rules unavailable: %s", str(exc))
+        return JSONResponse(
+            {"detail": f"{exc}; retry later"},
             status_code=503,
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )

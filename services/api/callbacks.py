@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
+from urllib.parse import quote
 
 import httpx
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from schemas import topics
 from schemas.dlq import DeadLetter
 from schemas.events import derived_id
 from services.api.clock import Clock, utc_now
-from services.api.db import Callback, Delivery, DeliveryAttempt, Task
+from services.api.db import Callback, Delivery, DeliveryAttempt, Task, TaskOrigin
 from services.api.metrics import ApiMetrics
 from services.api.producer import PublishError
 
@@ -75,66 +76,141 @@ def verify(secret: str, timestamp: int, body: bytes, header: str) -> bool:
     return hmac.compare_digest(signature(secret, timestamp, body), header)
 
 
+@dataclass(frozen=True)
+class Origin:
+    """One request grouped into a task: the answer goes back to it."""
+
+    event_id: str
+    source: str
+    ref: str | None  # its id in the origin system, e.g. the Zendesk ticket id
+    raised_at: datetime
+
+
+TICKET_PLACEHOLDERS: Final = ("{ticket_id}", "%7Bticket_id%7D", "%7bticket_id%7d")
+
+
+def delivery_url(template: str, origin: Origin) -> str:
+    """The callback URL for one origin: ``{ticket_id}`` becomes its ref (else its event id)."""
+    value = quote(origin.ref or origin.event_id, safe="")
+    for placeholder in TICKET_PLACEHOLDERS:
+        template = template.replace(placeholder, value)
+    return template
+
+
 def callback_body(
-    fmt: str, *, delivery_id: str, task: Task, state: str, message: str, changed_at: datetime
+    fmt: str,
+    *,
+    delivery_id: str,
+    task: Task,
+    state: str,
+    message: str,
+    changed_at: datetime,
+    origin: Origin | None = None,
+    event_type: str | None = None,
+    public: bool | None = None,
 ) -> dict[str, Any]:
-    """The update in the origin's own shape (Zendesk, Freshdesk) or handoff's generic one."""
-    public = state in PUBLIC_STATES
+    """The update in the origin's own shape (Zendesk, Freshdesk) or handoff's generic one.
+
+    A closing state is a public reply; anything else (a comment, a start) is
+    an internal note unless ``public`` says otherwise.
+    """
+    origin = origin or Origin(task.source_event_id, task.source, None, task.raised_at)
+    public = state in PUBLIC_STATES if public is None else public
     text = message or f"handoff: the {task.team} team set this request to {state}."
     if fmt == "zendesk":
-        return {
-            "ticket": {
-                "status": ZENDESK_STATUS[state],
-                "comment": {"body": text, "public": public},
-                "external_id": task.source_event_id,
-            }
+        ticket: dict[str, Any] = {
+            "status": ZENDESK_STATUS[state],
+            "comment": {"body": text, "public": public},
+            "external_id": origin.event_id,
         }
+        if origin.ref:
+            ticket = {"id": int(origin.ref) if origin.ref.isdigit() else origin.ref, **ticket}
+        return {"ticket": ticket}
     if fmt == "freshdesk":
         return {"status": FRESHDESK_STATUS[state], "body": text, "private": not public}
     return {
         "delivery_id": delivery_id,
         "task_id": task.task_id,
-        "source_event_id": task.source_event_id,
+        "event": event_type,
+        "source_event_id": origin.event_id,
+        "origin": {"event_id": origin.event_id, "source": origin.source, "ref": origin.ref},
         "state": state,
         "team": task.team,
         "message": message,
-        "raised_at": task.raised_at.isoformat(),
+        "public": public,
+        "raised_at": origin.raised_at.isoformat(),
         "changed_at": changed_at.isoformat(),
     }
 
 
+def task_origins(session: Session, task: Task) -> list[Origin]:
+    """Every request grouped into the task, oldest first (its first event when none is recorded)."""
+    rows = session.scalars(
+        sa.select(TaskOrigin)
+        .where(TaskOrigin.task_id == task.task_id)
+        .order_by(TaskOrigin.raised_at, TaskOrigin.event_id)
+    ).all()
+    if not rows:
+        return [Origin(task.source_event_id, task.source, None, task.raised_at)]
+    return [Origin(r.event_id, r.source, r.ref, r.raised_at) for r in rows]
+
+
 def schedule_delivery(
-    session: Session, task: Task, *, event_id: str, state: str, message: str, now: datetime
-) -> str | None:
-    """Owe the task's origin this update, if the origin registered a callback; the id."""
-    callback = session.get(Callback, task.source)
-    if callback is None:
-        return None
-    delivery_id = derived_id("delivery", event_id, callback.source)
-    body = callback_body(
-        callback.format,
-        delivery_id=delivery_id,
-        task=task,
-        state=state,
-        message=message,
-        changed_at=now,
-    )
-    session.add(
-        Delivery(
+    session: Session,
+    task: Task,
+    *,
+    event_id: str,
+    state: str,
+    message: str,
+    now: datetime,
+    event_type: str | None = None,
+    public: bool | None = None,
+) -> list[str]:
+    """Owe every origin of the task this update, where its source registered a callback.
+
+    One delivery per request grouped into the task (four Zendesk tickets about
+    one bug get four updates); the ids, each derived from the change and the
+    request, so scheduling again is harmless.
+    """
+    callbacks: dict[str, Callback | None] = {}
+    scheduled = []
+    for origin in task_origins(session, task):
+        if origin.source not in callbacks:
+            callbacks[origin.source] = session.get(Callback, origin.source)
+        callback = callbacks[origin.source]
+        if callback is None:
+            continue
+        delivery_id = derived_id("delivery", event_id, callback.source, origin.event_id)
+        body = callback_body(
+            callback.format,
             delivery_id=delivery_id,
-            task_id=task.task_id,
-            event_id=event_id,
-            source=callback.source,
-            task_state=state,
-            url=callback.url,
-            body=json.dumps(body, ensure_ascii=False),
-            state=PENDING,
-            attempts=0,
-            created_at=now,
-            next_attempt_at=now,
+            task=task,
+            state=state,
+            message=message,
+            changed_at=now,
+            origin=origin,
+            event_type=event_type,
+            public=public,
         )
-    )
-    return delivery_id
+        session.add(
+            Delivery(
+                delivery_id=delivery_id,
+                task_id=task.task_id,
+                event_id=event_id,
+                source=callback.source,
+                task_state=state,
+                url=delivery_url(callback.url, origin),
+                body=json.dumps(body, ensure_ascii=False),
+                state=PENDING,
+                attempts=0,
+                created_at=now,
+                next_attempt_at=now,
+                origin_event_id=origin.event_id[:256],
+                origin_ref=origin.ref,
+            )
+        )
+        scheduled.append(delivery_id)
+    return scheduled
 
 
 @dataclass(frozen=True)
@@ -292,12 +368,20 @@ class Deliverer:
             )
             latency: float | None = None
             if error is None and delivery.task_state == "resolved":
-                latency = max(0.0, (now - task.raised_at).total_seconds())
+                first = max(0.0, (now - task.raised_at).total_seconds())
                 session.execute(
                     sa.update(Task)
                     .where(Task.task_id == task.task_id, Task.feedback_delivered_at.is_(None))
-                    .values(feedback_delivered_at=now, feedback_latency_s=latency)
+                    .values(feedback_delivered_at=now, feedback_latency_s=first)
                 )
+                # the histogram counts each asker's own wait, from their own request's time
+                origin = (
+                    session.get(TaskOrigin, (task.task_id, delivery.origin_event_id))
+                    if delivery.origin_event_id
+                    else None
+                )
+                raised_at = origin.raised_at if origin is not None else task.raised_at
+                latency = max(0.0, (now - raised_at).total_seconds())
         if self._metrics is not None:
             self._metrics.deliveries.labels(outcome=outcome).inc()
             if latency is not None:

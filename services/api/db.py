@@ -121,6 +121,21 @@ class Task(Base):
     summary: Mapped[str | None] = mapped_column(sa.Text)
 
 
+class TaskOrigin(Base):
+    """One request grouped into a task, as its origin knows it: where the answer goes back."""
+
+    __tablename__ = "task_origins"
+
+    task_id: Mapped[str] = mapped_column(
+        sa.String(128), sa.ForeignKey("tasks.task_id"), primary_key=True
+    )
+    event_id: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(512))
+    ref: Mapped[str | None] = mapped_column(sa.String(128))  # e.g. the Zendesk ticket id
+    requester_email: Mapped[str] = mapped_column(sa.String(320))
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class TaskEvent(Base):
     """One row of a task's timeline: a transition or a comment, as published."""
 
@@ -188,6 +203,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    origin_event_id: Mapped[str | None] = mapped_column(sa.String(256))
+    origin_ref: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 class DeliveryAttempt(Base):
@@ -206,6 +223,7 @@ class DeliveryAttempt(Base):
 
 
 TASKS: Final = cast(sa.Table, Task.__table__)
+ORIGINS: Final = cast(sa.Table, TaskOrigin.__table__)
 
 
 def string_limits() -> dict[str, int]:
@@ -251,6 +269,18 @@ def insert_task_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
         raise NotImplementedError(f"database dialect {dialect!r} is not supported")
     # RETURNING, not rowcount: drivers need not report a rowcount for INSERT.
     return conn.execute(stmt.returning(TASKS.c.task_id)).first() is not None
+
+
+def insert_origin_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
+    """Record one of a task's origins unless it is recorded; True if inserted."""
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(ORIGINS).values(row).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(ORIGINS).values(row).on_conflict_do_nothing()
+    else:
+        raise NotImplementedError(f"database dialect {dialect!r} is not supported")
+    return conn.execute(stmt.returning(ORIGINS.c.event_id)).first() is not None
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

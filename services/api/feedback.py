@@ -126,6 +126,7 @@ class Change:
     to_team: str | None = None
     expected_version: int | None = None
     visible_team: str | None = None  # a team token sees only its own team's tasks
+    public: bool | None = None  # a comment the asker may read (default: closing states only)
 
 
 def change_task(
@@ -228,10 +229,16 @@ def change_task(
                 message=change.message or None,
             )
         )
-        if action.target is not None:
-            schedule_delivery(
-                session, task, event_id=event_id, state=target, message=change.message, now=now
-            )
+        schedule_delivery(
+            session,
+            task,
+            event_id=event_id,
+            state=target,
+            message=change.message,
+            now=now,
+            event_type=action.event_type,
+            public=change.public,
+        )
         try:
             for event in events:
                 publisher.publish(event, key=task.account)

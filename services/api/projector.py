@@ -29,7 +29,14 @@ from schemas import topics
 from schemas.dlq import DeadLetter
 from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted
 from services.api.clock import Clock, utc_now
-from services.api.db import OPEN, TASK_ID_RE, TASKS, insert_task_if_absent, string_limits
+from services.api.db import (
+    OPEN,
+    TASK_ID_RE,
+    TASKS,
+    insert_origin_if_absent,
+    insert_task_if_absent,
+    string_limits,
+)
 from services.api.errors import InvalidEventError
 from services.api.lifecycle import ACTIVE, department_of
 from services.api.metrics import ApiMetrics
@@ -157,6 +164,22 @@ def grow_group(conn: sa.Connection, row: Mapping[str, Any]) -> bool:
         .values(event_count=row["event_count"], event_ids=row["event_ids"], summary=row["summary"])
     )
     return bool(grown.rowcount)
+
+
+def origin_row(event: CloudEvent, row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The request a ``task.routed`` routes, as a ``task_origins`` row (None: an older router)."""
+    event_id = event.data.get("origin_event_id")
+    if not isinstance(event_id, str) or not event_id:
+        return None
+    ref = event.data.get("origin_ref")
+    return {
+        "task_id": row["task_id"],
+        "event_id": event_id[:256],
+        "source": row["source"],
+        "ref": str(ref)[:128] if ref else None,
+        "requester_email": row["requester_email"],
+        "raised_at": row["raised_at"],
+    }
 
 
 def follow_reassignment(conn: sa.Connection, row: Mapping[str, Any]) -> bool:
@@ -315,9 +338,12 @@ class Projector:
         except InvalidEventError as exc:
             return self._dead_letter(record, exc.reason, exc.error_type)
         handed_over = bool(event.data.get("reassigned_from"))
+        origin = origin_row(event, row)
         try:
             with self._engine.begin() as conn:
                 inserted = insert_task_if_absent(conn, row)
+                if origin is not None:
+                    insert_origin_if_absent(conn, origin)
                 if not inserted and handed_over and follow_reassignment(conn, row):
                     return self._count(REASSIGNED)
                 if not inserted and grow_group(conn, row):

@@ -10,7 +10,15 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.api.db import OPEN, RESOLVED, Delivery, DeliveryAttempt, Task, TaskEvent
+from services.api.db import (
+    OPEN,
+    RESOLVED,
+    Delivery,
+    DeliveryAttempt,
+    Task,
+    TaskEvent,
+    TaskOrigin,
+)
 from services.api.errors import TaskNotFoundError
 from services.api.lifecycle import ACTIVE, CLOSED
 
@@ -193,6 +201,17 @@ class SqlTaskRepository:
                     .where(Task.account == account)
                     .order_by(Task.raised_at.desc(), Task.task_id)
                     .limit(limit)
+                )
+            )
+
+    def origins(self, task_id: str) -> list[TaskOrigin]:
+        """The requests grouped into the task, oldest first."""
+        with self._session() as session:
+            return list(
+                session.scalars(
+                    sa.select(TaskOrigin)
+                    .where(TaskOrigin.task_id == task_id)
+                    .order_by(TaskOrigin.raised_at, TaskOrigin.event_id)
                 )
             )
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -25,3 +26,8 @@ class ApiSettings(ServiceSettings):
     api_delivery_backoff_max_s: float = Field(default=300.0, gt=0)
     api_delivery_timeout_s: float = Field(default=10.0, gt=0)
     api_delivery_poll_s: float = Field(default=0.5, gt=0)
+    # The routing rules the API shows, tests and checks reassignments against: the newest set
+    # published on handoff.rules under the key (the router's HANDOFF_ROUTER_RULES_KEY), else
+    # this file (the router's default HANDOFF_ROUTER_RULES_FILE).
+    api_rules_file: Path = Path("deploy/config/routing.yaml")
+    api_rules_key: str = Field(default="current", min_length=1)

@@ -583,6 +583,8 @@ def routed_event(
         related=list(message.related),
         labels=dict(d.labels),
         earliest_feasible=message.earliest_feasible,
+        origin_event_id=event.id,
+        origin_ref=_origin_ref(event),
     )
     return envelope(
         type_=TASK_ROUTED,
@@ -592,6 +594,12 @@ def routed_event(
         event_id=event_id,
         subject=task.task_id,
     )
+
+
+def _origin_ref(event: CloudEvent) -> str | None:
+    """The request's id in its own system (a helpdesk ticket, a CRM note), when it gave one."""
+    ref = event.data.get("ticket_id") or event.data.get("note_id")
+    return str(ref)[:128] if ref else None
 
 
 # --- capacity ----------------------------------------------------------------------------

@@ -48,8 +48,12 @@ def read_routing_rules(path: Path | str) -> RoutingRules:
     return parse_routing_rules(raw, name=str(file), base=file.parent)
 
 
-def parse_routing_rules(raw: bytes, *, name: str, base: Path) -> RoutingRules:
-    """Validate rule-file bytes; the version is a short sha256 of them."""
+def parse_routing_rules(raw: bytes, *, name: str, base: Path | None) -> RoutingRules:
+    """Validate rule-file bytes; the version is a short sha256 of them.
+
+    ``base`` is where Backstage catalogs are read from; None refuses them (a
+    rule set uploaded over HTTP names no files on the server).
+    """
     text = raw.decode("utf-8", errors="replace")
     try:
         doc = yaml.safe_load(raw)
@@ -65,7 +69,13 @@ def parse_routing_rules(raw: bytes, *, name: str, base: Path) -> RoutingRules:
         raise RuleError(f"{at}: {exc.where}", exc.reason) from None
 
 
-def _with_backstage(doc: dict[str, Any], base: Path) -> dict[str, Any]:
+def _with_backstage(doc: dict[str, Any], base: Path | None) -> dict[str, Any]:
+    if base is None:
+        raise RuleError(
+            "backstage",
+            "catalog files are not read for an uploaded rule set: write the entries "
+            "under ownership:, or publish the file with `handoff rules publish`",
+        )
     spec = doc.pop("backstage")
     if not isinstance(spec, dict) or not isinstance(spec.get("catalogs"), list):
         raise RuleError("backstage", "must be {catalogs: [catalog-info.yaml paths], label: name}")

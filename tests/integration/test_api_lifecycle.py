@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -36,41 +35,9 @@ from services.api.callbacks import verify
 from services.api.db import make_engine, upgrade
 from services.api.settings import ApiSettings
 from services.kafka_admin import ensure_handoff_topics
+from tests.receivers import Origin
 
 SECRET = "integration-secret-0123456789"
-
-
-class Origin:
-    """An origin tool's webhook endpoint: answers ``statuses`` in turn, records every call."""
-
-    def __init__(self, *statuses: int) -> None:
-        self.statuses = list(statuses)
-        self.calls: list[tuple[datetime, dict[str, str], bytes, int]] = []
-        origin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = origin.statuses.pop(0) if len(origin.statuses) > 1 else origin.statuses[0]
-                origin.calls.append((datetime.now(UTC), dict(self.headers), body, status))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def delivered(self) -> list[tuple[datetime, dict[str, str], bytes, int]]:
-        return [c for c in self.calls if 200 <= c[3] < 300]
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -273,16 +240,22 @@ def test_the_whole_lifecycle_reaches_the_origin_signed_and_measured(
         ]
         assert {r.key for r in records} == {account.encode()}
 
-        # The origin got both state changes, signed, once each.
-        wait_for("two deliveries", lambda: len(origin.delivered()) == 2)
-        states = []
+        # The origin got both state changes and the comment (an internal note), signed, once each.
+        wait_for("three deliveries", lambda: len(origin.delivered()) == 3)
+        updates = []
         for _, headers, body, _ in origin.delivered():
             stamp = int(headers["X-Handoff-Timestamp"])
             assert abs(stamp - time.time()) < 60
             assert verify(SECRET, stamp, body, headers["X-Handoff-Signature"])
-            states.append(json.loads(body)["state"])
-        assert states == ["acknowledged", "resolved"]
-        answer = json.loads(origin.delivered()[1][2])
+            update = json.loads(body)
+            updates.append((update["event"], update["state"], update["public"]))
+        assert updates == [
+            ("task.acknowledged", "acknowledged", False),
+            ("task.commented", "acknowledged", False),
+            ("task.resolved", "resolved", True),
+        ]
+        assert json.loads(origin.delivered()[1][2])["message"] == "調査中です"
+        answer = json.loads(origin.delivered()[2][2])
         assert answer["message"] == "修正をリリースしました"
         assert answer["team"] == "billing-ui"
 
@@ -292,11 +265,11 @@ def test_the_whole_lifecycle_reaches_the_origin_signed_and_measured(
             return body if body["feedback_delivered_at"] else None
 
         detail = wait_for("the delivered feedback", detail_delivered)
-        assert [d["state"] for d in detail["deliveries"]] == ["delivered", "delivered"]
+        assert [d["state"] for d in detail["deliveries"]] == ["delivered"] * 3
         assert all(
             len(d["log"]) == 1 and d["log"][0]["status_code"] == 200 for d in detail["deliveries"]
         )
-        seen_at = origin.delivered()[1][0]
+        seen_at = origin.delivered()[2][0]
         measured = (seen_at - raised).total_seconds()
         assert detail["feedback_latency_s"] == pytest.approx(measured, abs=1.0)
         assert [e["type"] for e in detail["timeline"]] == [

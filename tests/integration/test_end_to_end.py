@@ -26,6 +26,7 @@ from tests.processes import (
     running_platform,
     wait_for,
 )
+from tests.receivers import Origin
 
 ROUTING = read_routing_rules(REPO_ROOT / "deploy" / "config" / "routing.yaml")
 
@@ -206,3 +207,72 @@ def test_a_reassigned_task_is_re_routed_with_its_sla_restarted(platform: Platfor
     after = wait_for("the new deadline in identity's queue", deadline_moved)
     assert datetime.fromisoformat(str(after["sla_due"])) == fresh.acknowledge.due
     assert in_queue("billing") is None
+
+
+def test_every_ticket_grouped_into_a_task_gets_the_answer_back(platform: Platform) -> None:
+    origin = Origin(200)
+    try:
+        tickets = [f"{n}{uuid.uuid4().int % 10**8}" for n in (1, 2)]
+        ids = []
+        for ticket_id, who in zip(
+            tickets, ("taro@example.co.jp", "jiro@globex.example"), strict=True
+        ):
+            response = post_ticket(
+                platform,
+                ticket_id=ticket_id,
+                subject="支払い画面でエラー",
+                description="カードを登録できません",
+                requester_email=who,
+                priority="high",
+                component="payments",
+            )
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+        task_id = derived_id("task", ids[0])
+
+        def both_grouped() -> dict[str, object] | None:
+            response = httpx.get(f"{platform.api.url}/v1/tasks/{task_id}", timeout=30)
+            if response.status_code != 200:
+                return None
+            body: dict[str, object] = response.json()
+            refs = {e["ref"] for e in body["source_events"]}  # type: ignore[attr-defined]
+            return body if refs == set(tickets) else None
+
+        task = wait_for("both tickets in one task", both_grouped)
+        registered = httpx.put(
+            f"{platform.api.url}/v1/admin/callbacks",
+            json={
+                "source": task["source"],
+                "url": origin.url.replace("/hook", "/tickets/{ticket_id}"),
+                "secret": "e2e-secret-e2e-secret",
+                "format": "zendesk",
+            },
+            timeout=30,
+        )
+        assert registered.status_code == 200, registered.text
+        resolved = httpx.post(
+            f"{platform.api.url}/v1/tasks/{task_id}/resolve",
+            json={"message": "修正をリリースしました"},
+            timeout=30,
+        )
+        assert resolved.status_code == 200, resolved.text
+
+        wait_for("an answer for each ticket", lambda: len(origin.delivered()) == 2)
+        assert sorted(origin.paths) == sorted(f"/tickets/{t}" for t in tickets)
+        for _, _, body, _ in origin.delivered():
+            ticket = json.loads(body)["ticket"]
+            assert ticket["status"] == "solved"
+            assert ticket["comment"] == {"body": "修正をリリースしました", "public": True}
+            assert str(ticket["id"]) in tickets
+    finally:
+        origin.close()
+
+
+def test_the_router_dead_lettered_nothing_from_its_first_event_on(platform: Platform) -> None:
+    """A fresh app id on a fresh broker: its tables' changelogs exist before its first event."""
+    metrics = httpx.get(f"{platform.router.url}/metrics", timeout=30).text
+    routed = [
+        line for line in metrics.splitlines() if line.startswith("handoff_router_events_total")
+    ]
+    assert 'handoff_router_events_total{outcome="routed"} 0.0' not in routed
+    assert 'handoff_router_events_total{outcome="dead_lettered"} 0.0' in routed

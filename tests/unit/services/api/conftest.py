@@ -15,9 +15,9 @@ from prometheus_client import CollectorRegistry
 
 from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted, derived_id, envelope
 from services.api.app import create_app
-from services.api.db import insert_task_if_absent, make_engine, upgrade
+from services.api.db import insert_origin_if_absent, insert_task_if_absent, make_engine, upgrade
 from services.api.errors import FeedbackUnavailableError
-from services.api.projector import task_row
+from services.api.projector import origin_row, task_row
 from services.api.settings import ApiSettings
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -121,9 +121,13 @@ def add_task(engine: sa.Engine, make_routed: MakeRouted) -> AddTask:
     """Factory: store a routed task as the projector would; returns its task_id."""
 
     def add(source_event_id: str = "zendesk-1", **overrides: Any) -> str:
-        row = task_row(make_routed(source_event_id, **overrides), projected_at=T0)
+        event = make_routed(source_event_id, **overrides)
+        row = task_row(event, projected_at=T0)
+        origin = origin_row(event, row)
         with engine.begin() as conn:
             insert_task_if_absent(conn, row)
+            if origin is not None:  # as the projector does for every request of a group
+                insert_origin_if_absent(conn, origin)
         return str(row["task_id"])
 
     return add

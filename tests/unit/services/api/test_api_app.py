@@ -361,7 +361,12 @@ def test_healthz_ok_with_the_projector_disabled(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok",
-        "checks": {"database": "ok", "projector": "disabled", "deliverer": "disabled"},
+        "checks": {
+            "database": "ok",
+            "projector": "disabled",
+            "deliverer": "disabled",
+            "rules": "disabled",
+        },
     }
 
 
@@ -376,6 +381,7 @@ def test_healthz_fails_when_the_projector_does_not_run(
         "database": "ok",
         "projector": "not running",
         "deliverer": "disabled",
+        "rules": "not running",  # the rules feed runs with the Kafka parts
     }
 
 

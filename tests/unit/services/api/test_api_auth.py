@@ -18,6 +18,7 @@ from services.api.feedback import Change, change_task
 from services.api.settings import ApiSettings
 
 from .conftest import T0
+from .fake_rules import RULES_YAML, FakeRules
 
 CALLERS = ("none", "bad", "other_team", "read_only", "right", "admin")
 
@@ -28,7 +29,12 @@ def secured(
 ) -> Iterator[TestClient]:
     strict = settings.model_copy(update={"api_auth": "required"})
     app = create_app(
-        strict, engine=engine, publisher=publisher, registry=CollectorRegistry(), clock=clock
+        strict,
+        engine=engine,
+        publisher=publisher,
+        registry=CollectorRegistry(),
+        clock=clock,
+        rules=FakeRules(),
     )
     with TestClient(app) as client:
         yield client
@@ -78,6 +84,8 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/stats/feedback-latency", "list", "read"),
     Endpoint("GET", "/v1/stats/figures", "list", "read"),
     Endpoint("GET", "/v1/stats/who-waits", "list", "read"),
+    Endpoint("GET", "/v1/rules", "list", "read"),
+    Endpoint("POST", "/v1/rules/test", "list", "read", {"labels": {"component": "billing-ui"}}),
     Endpoint("POST", "/v1/admin/tokens", "admin", "admin", {"team": "x", "scope": "read"}, ok=201),
     Endpoint("GET", "/v1/admin/tokens", "admin", "admin"),
     Endpoint("DELETE", "/v1/admin/tokens/{token}", "admin", "admin", ok=204),
@@ -89,6 +97,7 @@ ENDPOINTS = [
         {"source": "/sources/support", "url": "http://127.0.0.1:9/x", "secret": "s" * 16},
     ),
     Endpoint("GET", "/v1/admin/callbacks", "admin", "admin"),
+    Endpoint("PUT", "/v1/admin/rules", "admin", "admin", {"yaml": RULES_YAML}),
 ]
 
 

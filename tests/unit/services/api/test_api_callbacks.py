@@ -20,6 +20,7 @@ from services.api.callbacks import (
     verify,
 )
 from services.api.db import Delivery, DeliveryAttempt, Task
+from tests.unit.services.api.conftest import T0
 
 SECRET = "0123456789abcdef-secret"
 
@@ -159,16 +160,78 @@ def test_backoff_waits_between_attempts(
     assert len(origin.got) == 2
 
 
-def test_comments_and_unregistered_sources_owe_nothing(
+def test_unregistered_sources_owe_nothing(
     client: TestClient, add_task: Any, engine: sa.Engine
 ) -> None:
     register(client)
-    task_id = add_task("zd-1")
     other = add_task("zd-2", source="/sources/elsewhere")
-    client.post(f"/v1/tasks/{task_id}/comments", json={"message": "note"})
-    client.post(f"/v1/tasks/{other}/acknowledge", json={})
+    assert client.post(f"/v1/tasks/{other}/acknowledge", json={}).status_code == 200
     with Session(engine) as session:
         assert session.scalars(sa.select(Delivery)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("public", "zendesk_public"), [(None, False), (False, False), (True, True)]
+)
+def test_a_comment_reaches_the_origin_as_a_note_or_a_public_reply(
+    client: TestClient, add_task: Any, engine: sa.Engine, public: bool | None, zendesk_public: bool
+) -> None:
+    register(client, "zendesk")
+    task_id = add_task("zd-1", origin_event_id="zd-1", origin_ref="4711")
+    body: dict[str, Any] = {"message": "再現しました"}
+    if public is not None:
+        body["public"] = public
+    assert client.post(f"/v1/tasks/{task_id}/comments", json=body).status_code == 200
+    with Session(engine) as session:
+        delivery = session.scalars(sa.select(Delivery)).one()
+    assert (delivery.task_state, delivery.origin_ref) == ("open", "4711")
+    assert json.loads(delivery.body) == {
+        "ticket": {
+            "id": 4711,
+            "status": "open",
+            "comment": {"body": "再現しました", "public": zendesk_public},
+            "external_id": "zd-1",
+        }
+    }
+
+
+def test_every_request_grouped_into_a_task_gets_the_answer(
+    client: TestClient, add_task: Any, engine: sa.Engine, clock: Any
+) -> None:
+    response = client.put(
+        "/v1/admin/callbacks",
+        json={
+            "source": "/zendesk/acme",
+            "url": "http://127.0.0.1:9/api/v2/tickets/{ticket_id}.json",
+            "secret": SECRET,
+            "format": "zendesk",
+        },
+    )
+    assert response.status_code == 200, response.text
+    first = add_task("zd-1", origin_event_id="zd-1", origin_ref="101")
+    # two more requests joined the task: another Zendesk ticket, and one from a tool with no hook
+    add_task("zd-1", origin_event_id="zd-2", origin_ref="102",
+             raised_at=T0 - timedelta(minutes=5))  # fmt: skip
+    add_task("zd-1", origin_event_id="ms-9", source="/sources/elsewhere",
+             raised_at=T0 - timedelta(minutes=2))  # fmt: skip
+    assert (
+        client.post(f"/v1/tasks/{first}/resolve", json={"message": "直しました"}).status_code == 200
+    )
+
+    origin = FakeOrigin(200)
+    run_until_quiet(deliverer(engine, origin, FakeDeadLetters(), clock), clock, rounds=2)
+    got = sorted((url, json.loads(body)["ticket"]["id"]) for url, body, _ in origin.got)
+    assert got == [
+        ("http://127.0.0.1:9/api/v2/tickets/101.json", 101),
+        ("http://127.0.0.1:9/api/v2/tickets/102.json", 102),
+    ]
+    assert len({headers["Idempotency-Key"] for _, _, headers in origin.got}) == 2
+    detail = client.get(f"/v1/tasks/{first}").json()
+    assert sorted(d["origin_ref"] for d in detail["deliveries"]) == ["101", "102"]
+    assert {d["state"] for d in detail["deliveries"]} == {"delivered"}
+    assert [(e["source_event_id"], e["ref"]) for e in detail["source_events"]] == [
+        ("zd-1", "101"), ("zd-2", "102"), ("ms-9", None),
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -237,6 +237,22 @@ class ElsewhereOut(BaseModel):
     count: int
 
 
+class RequesterUpdateOut(_Out):
+    event_id: str
+    origin_event_id: str = Field(description="The request it changed (see source_events)")
+    source: str
+    ref: str = Field(description="The request's id in its tool, e.g. the ticket id")
+    change: Literal["comment", "priority", "status", "other"]
+    comment: str | None
+    public: bool | None = Field(description="A public reply (else an internal note), if known")
+    priority: str | None
+    previous_priority: str | None
+    status: str | None
+    previous_status: str | None
+    requester_email: str
+    at: datetime
+
+
 class TaskDetail(TaskOut):
     source_events: list[SourceEventOut]
     timeline: list[TimelineEntry]
@@ -245,6 +261,11 @@ class TaskDetail(TaskOut):
         description="Other teams' tasks of the same account, counted (not shown)"
     )
     deliveries: list[DeliveryOut]
+    requester_updates: list[RequesterUpdateOut] = Field(
+        default=[],
+        description="What the askers changed on their requests since (comments, priority), "
+        "as their tools reported it; the last 200, oldest first",
+    )
 
 
 class TaskList(BaseModel):
@@ -1085,6 +1106,9 @@ def create_app(
             related=[task_out(t, now) for t in others if principal.sees_team(t.team)],
             related_elsewhere=elsewhere(others, principal),
             deliveries=deliveries,
+            requester_updates=[
+                RequesterUpdateOut.model_validate(u) for u in repository.origin_updates(task)
+            ],
         )
 
     def change(

@@ -136,6 +136,29 @@ class TaskOrigin(Base):
     raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class OriginUpdate(Base):
+    """A change the asker made to a request already routed (a comment, a priority), as
+    their tool reported it; it belongs to every task the request is in."""
+
+    __tablename__ = "origin_updates"
+    __table_args__ = (sa.Index("ix_origin_updates_origin_event_id_at", "origin_event_id", "at"),)
+
+    event_id: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    origin_event_id: Mapped[str] = mapped_column(sa.String(256))
+    source: Mapped[str] = mapped_column(sa.String(512))
+    ref: Mapped[str] = mapped_column(sa.String(128))
+    change: Mapped[str] = mapped_column(sa.String(16))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    public: Mapped[bool | None] = mapped_column(sa.Boolean)
+    priority: Mapped[str | None] = mapped_column(sa.String(16))
+    previous_priority: Mapped[str | None] = mapped_column(sa.String(16))
+    status: Mapped[str | None] = mapped_column(sa.Text)
+    previous_status: Mapped[str | None] = mapped_column(sa.Text)
+    requester_email: Mapped[str] = mapped_column(sa.String(320))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    projected_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class TaskEvent(Base):
     """One row of a task's timeline: a transition or a comment, as published."""
 
@@ -224,13 +247,14 @@ class DeliveryAttempt(Base):
 
 TASKS: Final = cast(sa.Table, Task.__table__)
 ORIGINS: Final = cast(sa.Table, TaskOrigin.__table__)
+ORIGIN_UPDATES: Final = cast(sa.Table, OriginUpdate.__table__)
 
 
-def string_limits() -> dict[str, int]:
+def string_limits(table: sa.Table | None = None) -> dict[str, int]:
     """Column name -> the most characters it holds, for the bounded string columns."""
     return {
         column.name: column.type.length
-        for column in TASKS.columns
+        for column in (table if table is not None else TASKS).columns
         if isinstance(column.type, sa.String) and column.type.length is not None
     }
 
@@ -260,27 +284,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def insert_task_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
     """Insert ``row`` unless a task with its id (or source event) exists; True if inserted."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(TASKS).values(row).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(TASKS).values(row).on_conflict_do_nothing()
-    else:
-        raise NotImplementedError(f"database dialect {dialect!r} is not supported")
-    # RETURNING, not rowcount: drivers need not report a rowcount for INSERT.
-    return conn.execute(stmt.returning(TASKS.c.task_id)).first() is not None
+    return _insert_if_absent(conn, TASKS, row, TASKS.c.task_id)
 
 
 def insert_origin_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
     """Record one of a task's origins unless it is recorded; True if inserted."""
+    return _insert_if_absent(conn, ORIGINS, row, ORIGINS.c.event_id)
+
+
+def insert_origin_update_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
+    """Record a change to a request unless it is recorded (by its event id); True if inserted."""
+    return _insert_if_absent(conn, ORIGIN_UPDATES, row, ORIGIN_UPDATES.c.event_id)
+
+
+def _insert_if_absent(
+    conn: Connection, table: sa.Table, row: dict[str, Any], key: sa.Column[Any]
+) -> bool:
     dialect = conn.dialect.name
     if dialect == "postgresql":
-        stmt: Any = postgresql.insert(ORIGINS).values(row).on_conflict_do_nothing()
+        stmt: Any = postgresql.insert(table).values(row).on_conflict_do_nothing()
     elif dialect == "sqlite":
-        stmt = sqlite.insert(ORIGINS).values(row).on_conflict_do_nothing()
+        stmt = sqlite.insert(table).values(row).on_conflict_do_nothing()
     else:
         raise NotImplementedError(f"database dialect {dialect!r} is not supported")
-    return conn.execute(stmt.returning(ORIGINS.c.event_id)).first() is not None
+    # RETURNING, not rowcount: drivers need not report a rowcount for INSERT.
+    return conn.execute(stmt.returning(key)).first() is not None
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

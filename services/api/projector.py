@@ -1,5 +1,9 @@
 """Kafka -> database: project ``task.routed`` events into the ``tasks`` table.
 
+The router also passes on ``support.ticket_updated`` (a comment or a priority
+change on a ticket already routed): those are kept in ``origin_updates`` by
+the ticket's event id and show on every task the ticket is in.
+
 Per message: decode and validate (pure: :func:`task_row`), insert if absent,
 commit the database transaction; per batch, THEN commit the Kafka offsets.
 What can never be projected goes to the dead-letter topic with the reason.
@@ -27,13 +31,22 @@ from pydantic import ValidationError
 
 from schemas import topics
 from schemas.dlq import DeadLetter
-from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted
+from schemas.events import (
+    SUPPORT_TICKET_UPDATED,
+    TASK_ROUTED,
+    CloudEvent,
+    TaskRouted,
+    TicketUpdated,
+)
 from services.api.clock import Clock, utc_now
 from services.api.db import (
     OPEN,
+    ORIGIN_UPDATES,
+    ORIGINS,
     TASK_ID_RE,
     TASKS,
     insert_origin_if_absent,
+    insert_origin_update_if_absent,
     insert_task_if_absent,
     string_limits,
 )
@@ -51,6 +64,7 @@ DUPLICATE: Final = "duplicate"
 DEAD_LETTERED: Final = "dead_lettered"
 GROUPED: Final = "grouped"  # another event joined a stored task: its group grew
 REASSIGNED: Final = "reassigned"  # the router re-routed a handed-over task: its new deadlines
+UPDATED: Final = "updated"  # the asker changed a request already routed (support.ticket_updated)
 
 
 class ConsumedRecord(Protocol):
@@ -166,6 +180,46 @@ def grow_group(conn: sa.Connection, row: Mapping[str, Any]) -> bool:
     return bool(grown.rowcount)
 
 
+def update_row(event: CloudEvent, *, projected_at: datetime) -> dict[str, Any]:
+    """The ``origin_updates`` row of a ``support.ticket_updated`` event, or why not."""
+    try:
+        update = TicketUpdated.model_validate(event.data)
+    except ValidationError as exc:
+        raise InvalidEventError(
+            f"invalid {SUPPORT_TICKET_UPDATED} data: {_validation_summary(exc)}",
+            "InvalidTicketUpdated",
+        ) from exc
+    row: dict[str, Any] = {
+        "event_id": event.id,
+        "origin_event_id": update.ticket_event_id,
+        "source": event.source,
+        "ref": update.ticket_id,
+        "change": update.change.value,
+        "comment": update.comment,
+        "public": update.comment_public,
+        "priority": update.priority.value if update.priority else None,
+        "previous_priority": update.previous_priority.value if update.previous_priority else None,
+        "status": update.status,
+        "previous_status": update.previous_status,
+        "requester_email": update.requester_email,
+        "at": _utc(update.updated_at, "updated_at"),
+        "projected_at": _utc(projected_at, "projected_at"),
+    }
+    _check_strings(row, string_limits(ORIGIN_UPDATES), "InvalidTicketUpdated")
+    return row
+
+
+def touch_tasks_of(conn: sa.Connection, origin_event_id: str, at: datetime) -> int:
+    """Mark every task the request is in as changed at ``at``; how many there are."""
+    of_origin = sa.select(ORIGINS.c.task_id).where(ORIGINS.c.event_id == origin_event_id)
+    touched = conn.execute(
+        sa.update(TASKS)
+        .where(sa.or_(TASKS.c.task_id.in_(of_origin), TASKS.c.source_event_id == origin_event_id))
+        .values(updated_at=at)
+    )
+    return int(touched.rowcount)
+
+
 def origin_row(event: CloudEvent, row: Mapping[str, Any]) -> dict[str, Any] | None:
     """The request a ``task.routed`` routes, as a ``task_origins`` row (None: an older router)."""
     event_id = event.data.get("origin_event_id")
@@ -219,22 +273,24 @@ def _check_storable(row: Mapping[str, Any]) -> None:
             "(lowercase letters, digits and '-', at most 63)",
             "InvalidTaskRouted",
         )
-    for name, limit in string_limits().items():
+    _check_strings(row, string_limits(), "InvalidTaskRouted")
+
+
+def _check_strings(row: Mapping[str, Any], limits: Mapping[str, int], error_type: str) -> None:
+    for name, limit in limits.items():
         value = row.get(name)
         if isinstance(value, str) and len(value) > limit:
-            raise InvalidEventError(
-                f"data.{name}: longer than {limit} characters", "InvalidTaskRouted"
-            )
+            raise InvalidEventError(f"data.{name}: longer than {limit} characters", error_type)
     for name, value in row.items():
         if not isinstance(value, str):
             continue
         if "\x00" in value:
-            raise InvalidEventError(f"data.{name}: contains a NUL character", "InvalidTaskRouted")
+            raise InvalidEventError(f"data.{name}: contains a NUL character", error_type)
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise InvalidEventError(
-                f"data.{name}: not valid Unicode (lone surrogate)", "InvalidTaskRouted"
+                f"data.{name}: not valid Unicode (lone surrogate)", error_type
             ) from None
 
 
@@ -334,6 +390,8 @@ class Projector:
         """Project one record; the outcome, or :class:`RetryLaterError` to keep it for later."""
         try:
             event = decode_event(record.value)
+            if event.type == SUPPORT_TICKET_UPDATED:
+                return self._record_update(record, update_row(event, projected_at=self._clock()))
             row = task_row(event, projected_at=self._clock())
         except InvalidEventError as exc:
             return self._dead_letter(record, exc.reason, exc.error_type)
@@ -354,6 +412,21 @@ class Projector:
         except sa.exc.SQLAlchemyError as exc:
             raise RetryLaterError("database", exc) from exc
         return self._count(INSERTED if inserted else DUPLICATE)
+
+    def _record_update(self, record: ConsumedRecord, row: dict[str, Any]) -> str:
+        """Kept by the request it changes, whether or not its task is stored yet (the update
+        can overtake the task.routed: it skips the router's grouping)."""
+        try:
+            with self._engine.begin() as conn:
+                if not insert_origin_update_if_absent(conn, row):
+                    return self._count(DUPLICATE)
+                touch_tasks_of(conn, row["origin_event_id"], row["projected_at"])
+        except (sa.exc.DataError, sa.exc.IntegrityError) as exc:
+            reason = f"the database refused the update: {str(exc.orig).strip()}"
+            return self._dead_letter(record, reason, type(exc.orig).__name__)
+        except sa.exc.SQLAlchemyError as exc:
+            raise RetryLaterError("database", exc) from exc
+        return self._count(UPDATED)
 
     def _dead_letter(self, record: ConsumedRecord, reason: str, error_type: str) -> str:
         log.warning(

@@ -15,6 +15,7 @@ from services.api.db import (
     RESOLVED,
     Delivery,
     DeliveryAttempt,
+    OriginUpdate,
     Task,
     TaskEvent,
     TaskOrigin,
@@ -214,6 +215,26 @@ class SqlTaskRepository:
                     .order_by(TaskOrigin.raised_at, TaskOrigin.event_id)
                 )
             )
+
+    def origin_updates(self, task: Task, limit: int = 200) -> list[OriginUpdate]:
+        """What the askers changed on the task's requests since, oldest first (the last
+        ``limit``)."""
+        of_task = sa.select(TaskOrigin.event_id).where(TaskOrigin.task_id == task.task_id)
+        with self._session() as session:
+            newest = list(
+                session.scalars(
+                    sa.select(OriginUpdate)
+                    .where(
+                        sa.or_(
+                            OriginUpdate.origin_event_id.in_(of_task),
+                            OriginUpdate.origin_event_id == task.source_event_id,
+                        )
+                    )
+                    .order_by(OriginUpdate.at.desc(), OriginUpdate.event_id.desc())
+                    .limit(limit)
+                )
+            )
+        return newest[::-1]
 
     def deliveries(self, task_id: str) -> list[tuple[Delivery, list[DeliveryAttempt]]]:
         with self._session() as session:

@@ -8,7 +8,7 @@ broker (manual acks), so nothing is lost; what cannot be read goes to
 
 ::
 
-  ingest.support ─┐ route_support_ticket ┐  (key: account)
+  ingest.support ─┐ route_support_ticket ┐  (key: account; ticket updates ─▶ routed)
   ingest.sales ───┘ route_sales_note ────┴─▶ <app>-groups (key: group key)
                                           └▶ <app>-capacity (key: line, rush orders)
   <app>-capacity + ingest.capacity ─ check_rush_order / track_line_capacity
@@ -72,6 +72,7 @@ from schemas.events import (
     STOPS_ACKNOWLEDGE_CLOCK,
     STOPS_ALL_CLOCKS,
     SUPPORT_TICKET,
+    SUPPORT_TICKET_UPDATED,
     TASK_REASSIGNED,
     TASK_REJECTED,
     TASK_ROUTED,
@@ -88,8 +89,10 @@ from services.router import metrics as outcomes
 from services.router.codec import (
     SERVICE,
     DecisionMessage,
+    Incoming,
     OpenClock,
     PoisonMessageError,
+    check_ticket_update,
     clock_emitted,
     clock_reassign,
     clock_start,
@@ -104,6 +107,7 @@ from services.router.codec import (
     escalated_event,
     feasible_answer,
     group_reassign_message,
+    incoming_of,
     load,
     reassigned_event,
     routed_event,
@@ -317,13 +321,25 @@ class _Router:
     # --- routing: ingest -> decisions ----------------------------------------------------
 
     async def route_support_ticket(self, event: EventT[Any]) -> str:
-        return await self._route(event, SUPPORT_TICKET)
+        cloud = decode_cloud_event(_as_bytes(event.value))
+        if cloud.type == SUPPORT_TICKET_UPDATED:
+            check_ticket_update(cloud)
+            return await self._forward_update(event)
+        return await self._route_incoming(incoming_of(cloud, SUPPORT_TICKET))
 
     async def route_sales_note(self, event: EventT[Any]) -> str:
-        return await self._route(event, SALES_NOTE)
+        return await self._route_incoming(decode_incoming(_as_bytes(event.value), SALES_NOTE))
 
-    async def _route(self, event: EventT[Any], expected: str) -> str:
-        incoming = decode_incoming(_as_bytes(event.value), expected)
+    async def _forward_update(self, event: EventT[Any]) -> str:
+        """A change to a ticket already routed (a comment, a priority) is not a new request:
+        it is passed on, as it came, on ``handoff.routed``, where the API finds the task its
+        ticket is in by the ticket's event id."""
+        value = _as_bytes(event.value)
+        assert value is not None
+        await self._send_acked([(self.topic(topics.ROUTED), _as_bytes(event.key), value)])
+        return outcomes.FORWARDED
+
+    async def _route_incoming(self, incoming: Incoming) -> str:
         rules = self.rules.current
         decisions = rules.decide(incoming.labels, incoming.event.time)
         index = self.accounts.get(incoming.account)

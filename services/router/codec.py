@@ -35,6 +35,7 @@ from schemas.events import (
     SALES_NOTE,
     SLA_AT_RISK,
     SUPPORT_TICKET,
+    SUPPORT_TICKET_UPDATED,
     TASK_FEEDBACK,
     TASK_ROUTED,
     CloudEvent,
@@ -47,6 +48,7 @@ from schemas.events import (
     TaskFeedback,
     TaskRouted,
     TaskState,
+    TicketUpdated,
     derived_id,
     envelope,
 )
@@ -118,7 +120,11 @@ def decode_cloud_event(value: bytes | None) -> CloudEvent:
 
 def decode_incoming(value: bytes | None, expected: str) -> Incoming:
     """The event in a message value (of type ``expected``), or why it cannot be routed."""
-    event = decode_cloud_event(value)
+    return incoming_of(decode_cloud_event(value), expected)
+
+
+def incoming_of(event: CloudEvent, expected: str) -> Incoming:
+    """A decoded event (of type ``expected``) ready to route, or why it cannot be routed."""
     if event.type != expected:
         raise PoisonMessageError(
             f"event type {event.type!r} is not {expected!r}", "UnexpectedEventType"
@@ -136,6 +142,18 @@ def decode_incoming(value: bytes | None, expected: str) -> Incoming:
     labels = routing_labels(attributes, data.model_dump(mode="json", exclude_none=True))
     labels[ACCOUNT_LABEL] = account
     return Incoming(event=event, account=account, labels=labels, text=text)
+
+
+def check_ticket_update(event: CloudEvent) -> CloudEvent:
+    """A ``support.ticket_updated`` event, validated, or why it cannot be passed on."""
+    try:
+        TicketUpdated.model_validate(event.data)
+    except ValidationError as exc:
+        raise PoisonMessageError(
+            f"invalid {SUPPORT_TICKET_UPDATED} data: {_summary(exc, prefix='data')}",
+            "InvalidTicketUpdated",
+        ) from exc
+    return event
 
 
 def _account_and_text(data: BaseModel) -> tuple[str, TaskText]:

@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 ROUTED: Final = "routed"
 DUPLICATE: Final = "duplicate"
 DEAD_LETTERED: Final = "dead_lettered"
-OUTCOMES: Final = (ROUTED, DUPLICATE, DEAD_LETTERED)
+FORWARDED: Final = "forwarded"  # a ticket update, passed on to the task it belongs to
+OUTCOMES: Final = (ROUTED, DUPLICATE, DEAD_LETTERED, FORWARDED)
 
 # From the event's time to routed: milliseconds when the router keeps up, up to
 # days when the event time is the customer's own (old) creation time.

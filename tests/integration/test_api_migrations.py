@@ -52,7 +52,7 @@ def task(task_id: str, source_event_id: str, **overrides: object) -> dict[str, o
 def test_upgrade_from_empty_then_downgrade_cleanly(database_url: str) -> None:
     assert current_revision(database_url) is None
     upgrade(database_url)
-    assert current_revision(database_url) == "0003"
+    assert current_revision(database_url) == "0004"
     engine = make_engine(database_url)
     try:
         inspector = sa.inspect(engine)
@@ -71,7 +71,7 @@ def test_upgrade_from_empty_then_downgrade_cleanly(database_url: str) -> None:
         assert "tasks" not in sa.inspect(engine).get_table_names()
 
         upgrade(database_url)  # and back up again
-        assert current_revision(database_url) == "0003"
+        assert current_revision(database_url) == "0004"
     finally:
         engine.dispose()
 
@@ -115,7 +115,7 @@ def test_0002_keeps_existing_tasks_and_downgrades_to_0001(database_url: str) -> 
                 sa.table("tasks", *[TASKS.c[k]._copy() for k in insert_0001]).insert(), insert_0001
             )
         upgrade(database_url)
-        assert current_revision(database_url) == "0003"
+        assert current_revision(database_url) == "0004"
         tables = set(sa.inspect(engine).get_table_names())
         assert {
             "task_events",

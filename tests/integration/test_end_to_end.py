@@ -16,6 +16,7 @@ import pytest
 
 from schemas import topics
 from schemas.events import CloudEvent, derived_id
+from services.ingest.signatures import sign_zendesk
 from services.router.rules_file import read_routing_rules
 from tests.databases import fresh_postgres_database
 from tests.processes import (
@@ -29,6 +30,8 @@ from tests.processes import (
 from tests.receivers import Origin
 
 ROUTING = read_routing_rules(REPO_ROOT / "deploy" / "config" / "routing.yaml")
+ZENDESK_SECRET = "e2e-zendesk-secret"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "ingest"
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +41,10 @@ def platform(
     home = tmp_path_factory.mktemp("e2e")
     database = fresh_postgres_database(postgres_server_url)
     url = next(database)
+    env = platform_env(kafka_bootstrap, url, home)
+    env["HANDOFF_INGEST_SECRET_ZENDESK"] = ZENDESK_SECRET
     try:
-        with running_platform(platform_env(kafka_bootstrap, url, home), home) as running:
+        with running_platform(env, home) as running:
             yield running
     finally:
         database.close()
@@ -266,6 +271,49 @@ def test_every_ticket_grouped_into_a_task_gets_the_answer_back(platform: Platfor
             assert str(ticket["id"]) in tickets
     finally:
         origin.close()
+
+
+def post_zendesk(platform: Platform, fixture: str, ticket_id: str) -> httpx.Response:
+    webhook = json.loads((FIXTURES / fixture).read_text(encoding="utf-8"))
+    webhook["ticket"]["id"] = ticket_id
+    body = json.dumps(webhook, ensure_ascii=False).encode("utf-8")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers = {
+        "Content-Type": "application/json",
+        "X-Zendesk-Webhook-Signature": sign_zendesk(ZENDESK_SECRET.encode(), stamp, body),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+    }
+    return httpx.post(
+        f"{platform.ingest.url}/v1/sources/zendesk/webhooks", content=body, headers=headers
+    )
+
+
+def test_the_askers_later_comment_reaches_the_team_on_its_task(platform: Platform) -> None:
+    ticket_id = str(uuid.uuid4().int % 10**9)
+    created = post_zendesk(platform, "zendesk_ticket_created.json", ticket_id)
+    assert created.status_code == 202, created.text
+    ticket_event_id = derived_id("support.ticket", "/sources/zendesk", ticket_id)
+    task_id = derived_id("task", ticket_event_id)
+    # the customer raises the priority and writes again: Zendesk sends the ticket with the change
+    changed = post_zendesk(platform, "zendesk_priority_changed.json", ticket_id)
+    assert changed.status_code == 202, changed.text
+
+    def updated() -> dict[str, object] | None:
+        response = httpx.get(f"{platform.api.url}/v1/tasks/{task_id}", timeout=30)
+        if response.status_code != 200:
+            return None
+        body: dict[str, object] = response.json()
+        return body if body["requester_updates"] else None
+
+    task = wait_for("the update on the ticket's task", updated)
+    (update,) = task["requester_updates"]  # type: ignore[misc]
+    assert update["origin_event_id"] == ticket_event_id
+    assert update["ref"] == ticket_id
+    assert (update["change"], update["previous_priority"], update["priority"]) == (
+        "priority", "normal", "urgent",
+    )  # fmt: skip
+    assert update["comment"] == "急ぎでお願いします。\n月末締めです。"
+    assert task["event_count"] == 1  # the update is no second request
 
 
 def test_the_router_dead_lettered_nothing_from_its_first_event_on(platform: Platform) -> None:

@@ -93,7 +93,7 @@ def test_migrations_match_the_models_and_downgrade_to_nothing(tmp_path: Path) ->
     url = f"sqlite:///{tmp_path / 'm.db'}"
     assert current_revision(url) is None
     upgrade(url)
-    assert current_revision(url) == "0003"
+    assert current_revision(url) == "0004"
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

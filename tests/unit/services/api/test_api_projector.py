@@ -25,6 +25,7 @@ from services.api.projector import (
     DUPLICATE,
     INSERTED,
     REASSIGNED,
+    UPDATED,
     Projector,
     ProjectorConfig,
     RetryLaterError,
@@ -32,6 +33,7 @@ from services.api.projector import (
     decode_event,
     task_row,
 )
+from services.api.repository import SqlTaskRepository
 
 AT = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 TP = TopicPartition(topics.ROUTED, 0)
@@ -326,6 +328,69 @@ def test_a_reassignment_moves_the_deadlines_only_while_the_task_is_with_that_tea
         (row,) = conn.execute(sa.select(TASKS.c.team, TASKS.c.sla_due, TASKS.c.acknowledge_by))
     due = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
     assert tuple(row) == ("identity", due, due)
+
+
+def ticket_updated(event_id: str = "upd-1", **data: Any) -> bytes:
+    update: dict[str, Any] = {
+        "ticket_id": "4711",
+        "ticket_event_id": "zd-4",
+        "requester_email": "taro@example.co.jp",
+        "change": "priority",
+        "comment": "急ぎでお願いします。\n月末締めです。",
+        "comment_public": True,
+        "priority": "urgent",
+        "previous_priority": "normal",
+        "updated_at": "2025-03-03T09:30:00+09:00",
+    }
+    update.update(data)
+    return CloudEvent(
+        id=event_id, source="/sources/zendesk", type="support.ticket_updated", time=AT, data=update
+    ).to_bytes()
+
+
+def test_a_ticket_update_is_kept_even_before_its_task_and_shows_on_it(
+    projector: Projector, engine: sa.Engine, make_routed: Any
+) -> None:
+    # it skips the router's grouping, so it can arrive first
+    assert projector.handle(record(ticket_updated(), 0)) == UPDATED
+    assert projector.handle(record(ticket_updated(), 1)) == DUPLICATE
+    assert projector.handle(record(make_routed("zd-4").to_bytes(), 2)) == INSERTED
+    repository = SqlTaskRepository(engine)
+    task = repository.get(derived_id("task", "zd-4"))
+    (update,) = repository.origin_updates(task)
+    assert (update.change, update.ref, update.priority, update.previous_priority) == (
+        "priority", "4711", "urgent", "normal",
+    )  # fmt: skip
+    assert update.comment == "急ぎでお願いします。\n月末締めです。"
+    assert update.at == datetime(2025, 3, 3, 0, 30, tzinfo=UTC)
+
+
+def test_a_later_update_marks_the_stored_task_changed(
+    projector: Projector, engine: sa.Engine, make_routed: Any
+) -> None:
+    assert projector.handle(record(make_routed("zd-4").to_bytes(), 0)) == INSERTED
+    earlier = datetime(2025, 3, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        conn.execute(sa.update(TASKS).values(updated_at=earlier))
+    assert projector.handle(record(ticket_updated(change="comment"), 1)) == UPDATED
+    assert SqlTaskRepository(engine).get(derived_id("task", "zd-4")).updated_at == AT
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"change": "shrug"}, "change"),
+        ({"comment": "nul\x00byte"}, "data.comment: contains a NUL"),
+        ({"ticket_event_id": "e" * 129}, "ticket_event_id: String should have at most 128"),
+    ],
+)
+def test_an_update_that_cannot_be_kept_is_dead_lettered(
+    projector: Projector, dead_letters: FakeDeadLetters, data: dict[str, Any], reason: str
+) -> None:
+    assert projector.handle(record(ticket_updated(**data), 5)) == DEAD_LETTERED
+    ((_, letter),) = dead_letters.sent
+    assert letter["error_type"] == "InvalidTicketUpdated"
+    assert reason in letter["reason"]
 
 
 def test_handle_dead_letters_garbage_with_the_reason(

@@ -516,3 +516,41 @@ async def test_a_reassignment_before_the_clock_started_is_applied_when_it_starts
     await router.route(AGENT_NAME, b"example.co.jp", ticket_event("early", component=None))
     ((_, moved),) = routed_tasks(router, "handoff.team.mobile")
     assert (moved.task_id, moved.reassigned_from) == (task_id, "support-l2")
+
+
+# --- ticket updates ------------------------------------------------------------------------
+
+
+def ticket_update(event_id: str = "upd-1", **data: Any) -> bytes:
+    update: dict[str, Any] = {
+        "ticket_id": "ZD-1042",
+        "ticket_event_id": "ev-1",
+        "requester_email": "taro@example.co.jp",
+        "change": "comment",
+        "comment": "急ぎでお願いします",
+        "comment_public": True,
+        "updated_at": ROUTED_AT.isoformat(),
+    }
+    update.update(data)
+    return cloud_event(event_id, "support.ticket_updated", update)
+
+
+async def test_a_ticket_update_is_passed_on_to_its_task_not_routed_again(router: Router) -> None:
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event("ev-1"))
+    update = ticket_update()
+    assert await router.route(AGENT_NAME, b"example.co.jp", update) == "forwarded"
+    (forwarded,) = [s for s in router.producer.to(topics.ROUTED) if s.value == update]
+    assert forwarded.key == b"example.co.jp"
+    assert len(routed_tasks(router, "handoff.team.billing")) == 1  # no second task
+    assert router.metric("handoff_router_events_total", outcome="forwarded") == 1
+    assert router.producer.to(topics.DLQ) == []
+
+
+async def test_an_invalid_ticket_update_is_dead_lettered_with_the_field(router: Router) -> None:
+    update = ticket_update(change="shrug")
+    assert await router.route(AGENT_NAME, b"example.co.jp", update) == "dead_lettered"
+    (parked,) = router.producer.to(topics.DLQ)
+    letter = DeadLetter.from_bytes(parked.value)
+    assert letter.error_type == "InvalidTicketUpdated"
+    assert "data.change" in letter.reason
+    assert router.producer.to(topics.ROUTED) == []

@@ -270,8 +270,14 @@ class _Router:
             ACCOUNTS_TABLE, key_type=str, value_type=str
         )
         self.lines: MutableMapping[str, str] = app.Table(LINES_TABLE, key_type=str, value_type=str)
-        self._signalled: set[tuple[str, str]] = set()  # this worker's sends the table lags
+        # What this worker sent and its clock table does not show yet, by task; dropped
+        # with the task's clock, so it holds open tasks only.
+        self._signalled: dict[str, set[str]] = {}
         self._due_cache: dict[str, tuple[str, datetime | None]] = {}
+
+    def signalled_tasks(self) -> int:
+        """How many tasks this worker remembers signals for (open tasks only)."""
+        return len(self._signalled)
 
     def internal_name(self, suffix: str) -> str:
         return topics.router_topic(self.app.conf.id, suffix)
@@ -512,6 +518,7 @@ class _Router:
                 self.clocks[task_id] = _EARLY_STOP + _dumps_str([*kept, body])
             elif kind == "forget" and stored is not None:
                 del self.clocks[task_id]
+                self._signalled.pop(task_id, None)
             return "ignored"
         clock = OpenClock.from_json(stored)
         if kind == "stop":
@@ -527,6 +534,7 @@ class _Router:
             clock = await self._reassign(clock, body)
         if clock.resolved:
             del self.clocks[task_id]  # kept until closed: a reassignment re-routes from it
+            self._signalled.pop(task_id, None)
         else:
             self.clocks[task_id] = clock.to_json()
         return "ignored"
@@ -572,7 +580,7 @@ class _Router:
         await self._send_acked(sends)
         self.metrics.reassigned.labels(team).inc()
         if restarted:
-            self._signalled = {s for s in self._signalled if s[0] != clock.task_id}
+            self._signalled.pop(clock.task_id, None)
         return _replace(
             clock,
             team=team,
@@ -605,11 +613,11 @@ class _Router:
     async def _forget_stale_stop(self, task_id: str, stored: str, now: datetime) -> None:
         """A stop whose task never started (a task of another router, or already closed)."""
         at = datetime.fromisoformat(_early(stored)[0]["at"])
-        if now - at < EARLY_STOP_KEPT or (task_id, "forget") in self._signalled:
+        if now - at < EARLY_STOP_KEPT or "forget" in self._signalled.get(task_id, ()):
             return
         forget = _dumps({"kind": "forget", "task_id": task_id})
         await self._send_acked([(self.internal(topics.ROUTER_CLOCKS), task_id.encode(), forget)])
-        self._signalled.add((task_id, "forget"))
+        self._signalled.setdefault(task_id, set()).add("forget")
 
     def _closing(self, clock: OpenClock, body: dict[str, Any]) -> list[Send]:
         data = clock.routed.get("data", {})
@@ -639,7 +647,7 @@ class _Router:
                 continue
             clock = OpenClock.from_json(stored)
             for due in clock.due(now):
-                if (task_id, due.key) in self._signalled:
+                if due.key in self._signalled.get(task_id, ()):
                     continue
                 signal = sla_event(clock, due)
                 key = clock.key.encode("utf-8")
@@ -658,7 +666,7 @@ class _Router:
                     )
                 )
                 await self._send_acked(sends)
-                self._signalled.add((task_id, due.key))
+                self._signalled.setdefault(task_id, set()).add(due.key)
                 self.metrics.sla_events.labels(due.type).inc()
 
     # --- capacity (story 2) --------------------------------------------------------------

@@ -22,6 +22,7 @@ from services.router.app import (
     CAPACITY_AGENT_NAME,
     FEEDBACK_AGENT_NAME,
     SALES_AGENT_NAME,
+    router_of,
     run_worker,
 )
 from services.router.codec import decode_incoming
@@ -554,3 +555,17 @@ async def test_an_invalid_ticket_update_is_dead_lettered_with_the_field(router: 
     assert letter.error_type == "InvalidTicketUpdated"
     assert "data.change" in letter.reason
     assert router.producer.to(topics.ROUTED) == []
+
+
+async def test_what_the_timer_remembers_goes_with_the_closed_task(router: Router) -> None:
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event("gone", component=None))
+    ((_, task),) = routed_tasks(router, "handoff.team.support-l2")
+    assert task.acknowledge_by is not None
+    router.now.value = task.acknowledge_by + timedelta(seconds=1)
+    await router.tick()
+    assert router_of(router.app).signalled_tasks() == 1
+    await router.feed(
+        FEEDBACK_AGENT_NAME, b"example.co.jp", feedback_event(task.task_id, "task.resolved")
+    )
+    await router.pump()
+    assert router_of(router.app).signalled_tasks() == 0

@@ -183,6 +183,9 @@ class TaskRouted(_Model):
     reassigned_from: str | None = Field(
         default=None, description="Set when a team handed the task over: the team that had it"
     )
+    reopened_at: AwareDatetime | None = Field(
+        default=None, description="Set when a closed task was reopened: its clocks restarted"
+    )
     origin_event_id: str | None = Field(
         default=None,
         description="The request this record routes (a grouped task gets one record per request)",

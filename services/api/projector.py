@@ -64,6 +64,7 @@ DUPLICATE: Final = "duplicate"
 DEAD_LETTERED: Final = "dead_lettered"
 GROUPED: Final = "grouped"  # another event joined a stored task: its group grew
 REASSIGNED: Final = "reassigned"  # the router re-routed a handed-over task: its new deadlines
+REOPENED: Final = "reopened"  # the router routed a reopened task again: its fresh deadlines
 UPDATED: Final = "updated"  # the asker changed a request already routed (support.ticket_updated)
 
 
@@ -236,8 +237,8 @@ def origin_row(event: CloudEvent, row: Mapping[str, Any]) -> dict[str, Any] | No
     }
 
 
-def follow_reassignment(conn: sa.Connection, row: Mapping[str, Any]) -> bool:
-    """The router's ``task.routed`` after a reassignment: the new team's SLA deadlines.
+def follow_reroute(conn: sa.Connection, row: Mapping[str, Any]) -> bool:
+    """The router's ``task.routed`` after a reassignment or a reopen: the deadlines from then.
 
     Only while the task is still with that team and open: a later handover
     (or a close) wins over a late event.
@@ -395,15 +396,21 @@ class Projector:
             row = task_row(event, projected_at=self._clock())
         except InvalidEventError as exc:
             return self._dead_letter(record, exc.reason, exc.error_type)
-        handed_over = bool(event.data.get("reassigned_from"))
+        rerouted = (
+            REASSIGNED
+            if event.data.get("reassigned_from")
+            else REOPENED
+            if event.data.get("reopened_at")
+            else None
+        )
         origin = origin_row(event, row)
         try:
             with self._engine.begin() as conn:
                 inserted = insert_task_if_absent(conn, row)
                 if origin is not None:
                     insert_origin_if_absent(conn, origin)
-                if not inserted and handed_over and follow_reassignment(conn, row):
-                    return self._count(REASSIGNED)
+                if not inserted and rerouted and follow_reroute(conn, row):
+                    return self._count(rerouted)
                 if not inserted and grow_group(conn, row):
                     return self._count(GROUPED)
         except (sa.exc.DataError, sa.exc.IntegrityError) as exc:

@@ -75,6 +75,7 @@ from schemas.events import (
     SUPPORT_TICKET_UPDATED,
     TASK_REASSIGNED,
     TASK_REJECTED,
+    TASK_REOPENED,
     TASK_ROUTED,
     RelatedTask,
     derived_id,
@@ -95,6 +96,7 @@ from services.router.codec import (
     check_ticket_update,
     clock_emitted,
     clock_reassign,
+    clock_reopen,
     clock_start,
     clock_stop,
     close_message,
@@ -109,7 +111,7 @@ from services.router.codec import (
     group_reassign_message,
     incoming_of,
     load,
-    reassigned_event,
+    rerouted_event,
     routed_event,
     sla_event,
     with_feasibility,
@@ -135,6 +137,7 @@ LINES_TABLE: Final = "lines_to_capacity"
 SLA_TIMER_INTERVAL: Final = 1.0
 _EARLY_STOP: Final = "stopped-before-start:"
 EARLY_STOP_KEPT: Final = timedelta(minutes=10)  # how long a stop waits for its task's start
+_ROUTES_AGAIN: Final = frozenset({TASK_REASSIGNED, TASK_REOPENED})
 _SEND_ERRORS: Final = (KafkaError, ProducerSendError, asyncio.TimeoutError, OSError)
 _FAUST_LOGLEVELS: Final = {
     "crit": "CRITICAL",
@@ -181,7 +184,8 @@ def build_app(
         web_port=settings.router_web_port,
         autodiscover=False,
     )
-    router = _Router(app, holder, metrics, clock)
+    window = timedelta(seconds=settings.router_reopen_window_s)
+    router = _Router(app, holder, metrics, clock, window)
     _ROUTERS[app] = router
 
     def agent(name: str, topic: str, handle: Callable[[EventT[Any]], Awaitable[str]]) -> None:
@@ -253,12 +257,18 @@ class _Router:
     """What the agents do with one event each; ``guarded`` never raises for a bad message."""
 
     def __init__(
-        self, app: faust.App, rules: RulesHolder, metrics: RouterMetrics, clock: Clock
+        self,
+        app: faust.App,
+        rules: RulesHolder,
+        metrics: RouterMetrics,
+        clock: Clock,
+        reopen_window: timedelta,
     ) -> None:
         self.app = app
         self.rules = rules
         self.metrics = metrics
         self.clock = clock
+        self.reopen_window = reopen_window  # how long a closed task's clock is kept
         self._topics: dict[str, TopicT] = {}
         self.groups: MutableMapping[str, str] = app.Table(
             GROUPS_TABLE, key_type=str, value_type=str
@@ -476,7 +486,7 @@ class _Router:
             cloud = decode_cloud_event(_as_bytes(event.value))
         except PoisonMessageError:
             return "ignored"  # not ours to park: the API owns handoff.feedback
-        if cloud.type not in STOPS_ACKNOWLEDGE_CLOCK | STOPS_ALL_CLOCKS | {TASK_REASSIGNED}:
+        if cloud.type not in STOPS_ACKNOWLEDGE_CLOCK | STOPS_ALL_CLOCKS | _ROUTES_AGAIN:
             return "ignored"
         task_id = cloud.subject or str(cloud.data.get("task_id") or "")
         if not task_id:
@@ -489,6 +499,9 @@ class _Router:
             body = clock_reassign(
                 task_id, team=team, message=message, at=cloud.time, event_id=cloud.id
             )
+        elif cloud.type == TASK_REOPENED:
+            message = str(cloud.data.get("message") or "")
+            body = clock_reopen(task_id, message=message, at=cloud.time, event_id=cloud.id)
         else:
             body = clock_stop(task_id, cloud.type, cloud.time)
         await self._send_acked([(self.internal(topics.ROUTER_CLOCKS), task_id.encode(), body)])
@@ -513,7 +526,7 @@ class _Router:
         kind, task_id = body["kind"], body["task_id"]
         stored = self.clocks.get(task_id)
         if stored is None or stored.startswith(_EARLY_STOP):
-            if kind in ("stop", "reassign"):  # the start may still be on its way
+            if kind in ("stop", "reassign", "reopen"):  # the start may still be on its way
                 kept = _early(stored) if stored is not None else []
                 self.clocks[task_id] = _EARLY_STOP + _dumps_str([*kept, body])
             elif kind == "forget" and stored is not None:
@@ -521,23 +534,72 @@ class _Router:
                 self._signalled.pop(task_id, None)
             return "ignored"
         clock = OpenClock.from_json(stored)
+        if clock.resolved:  # closed: kept only for a reopen, until the window ends
+            if kind == "reopen":
+                self.clocks[task_id] = (await self._reopen(clock, body)).to_json()
+            elif kind == "forget":
+                del self.clocks[task_id]
+                self._signalled.pop(task_id, None)
+            return "ignored"
         if kind == "stop":
             ends_all = body["type"] in STOPS_ALL_CLOCKS
-            clock = _replace(clock, acknowledged=True, resolved=clock.resolved or ends_all)
+            clock = _replace(clock, acknowledged=True)
             if ends_all:
                 await self._send_acked(self._closing(clock, body))
+                at = datetime.fromisoformat(body["at"])
+                clock = _replace(clock, resolved=True, closed_at=at)
+                self._signalled.pop(task_id, None)
         elif kind == "emitted":
             if int(body.get("generation") or 0) != clock.generation:
                 return "ignored"  # signalled before a reassignment restarted the clocks
             clock = _replace(clock, already=(*clock.already, body["key"]))
         elif kind == "reassign":
             clock = await self._reassign(clock, body)
-        if clock.resolved:
-            del self.clocks[task_id]  # kept until closed: a reassignment re-routes from it
-            self._signalled.pop(task_id, None)
-        else:
-            self.clocks[task_id] = clock.to_json()
+        self.clocks[task_id] = clock.to_json()  # kept while open: a reassignment re-routes from it
         return "ignored"
+
+    async def _reopen(self, clock: OpenClock, body: dict[str, Any]) -> OpenClock:
+        """A closed task reopened: route it to its team again, with fresh SLA budgets."""
+        rules = self.rules.current
+        at = datetime.fromisoformat(body["at"])
+        data = clock.routed.get("data", {})
+        policy = rules.policies.get(str(data.get("sla_policy") or ""))
+        clocks = policy.clocks(at) if policy else clock.clocks
+        message = str(body.get("message") or "")
+        team = rules.teams.get(clock.team)
+        moved = rerouted_event(
+            clock,
+            team=clock.team,
+            department=team.department if team else data.get("department"),
+            reason="reopened" + (f": {message}" if message else ""),
+            clocks=clocks,
+            at=at,
+            event_id=derived_id(TASK_ROUTED, clock.task_id, "reopened", str(body["event_id"])),
+            reopened=True,
+        )
+        key, value = clock.key.encode("utf-8"), moved.to_bytes()
+        sends: list[Send] = [
+            (self.topic(topics.ROUTED), key, value),
+            (self.topic(topics.team_topic(clock.team)), key, value),
+        ]
+        back = {"kind": "add", "task_id": clock.task_id, "team": clock.team, "state": "reopened"}
+        for account in data.get("accounts") or [data.get("account")]:
+            if account:
+                sends.append(
+                    (self.internal(topics.ROUTER_ACCOUNTS), str(account).encode(), _dumps(back))
+                )
+        await self._send_acked(sends)
+        self._signalled.pop(clock.task_id, None)
+        return _replace(
+            clock,
+            clocks=clocks,
+            routed=_json(moved.model_dump_json()),
+            acknowledged=False,
+            resolved=False,
+            closed_at=None,
+            already=(),
+            generation=clock.generation + 1,
+        )
 
     async def _reassign(self, clock: OpenClock, body: dict[str, Any]) -> OpenClock:
         """Re-route the task to its new team; its clocks follow the SLA policy's ``on_reassign``."""
@@ -555,14 +617,16 @@ class _Router:
         data = clock.routed.get("data", {})
         policy = rules.policies.get(str(data.get("sla_policy") or ""))
         clocks, restarted = policy.reassigned(clock.clocks, at) if policy else (clock.clocks, False)
-        moved = reassigned_event(
+        message = str(body.get("message") or "")
+        moved = rerouted_event(
             clock,
             team=team,
             department=rules.teams[team].department,
-            message=str(body.get("message") or ""),
+            reason=f"reassigned by {clock.team}" + (f": {message}" if message else ""),
             clocks=clocks,
             at=at,
             event_id=derived_id(TASK_ROUTED, clock.task_id, "reassigned", str(body["event_id"])),
+            reassigned_from=clock.team,
         )
         key, value = clock.key.encode("utf-8"), moved.to_bytes()
         sends: list[Send] = [
@@ -604,8 +668,12 @@ class _Router:
             next_due: datetime | None = datetime.fromisoformat(at) + EARLY_STOP_KEPT
         else:
             clock = OpenClock.from_json(stored)
-            next_due = clock.clocks.next_deadline(
-                acknowledged=clock.acknowledged, resolved=clock.resolved, already=set(clock.already)
+            next_due = (
+                (clock.closed_at or self.clock()) + self.reopen_window
+                if clock.resolved
+                else clock.clocks.next_deadline(
+                    acknowledged=clock.acknowledged, resolved=False, already=set(clock.already)
+                )
             )
         self._due_cache[task_id] = (stored, next_due)
         return next_due
@@ -613,7 +681,12 @@ class _Router:
     async def _forget_stale_stop(self, task_id: str, stored: str, now: datetime) -> None:
         """A stop whose task never started (a task of another router, or already closed)."""
         at = datetime.fromisoformat(_early(stored)[0]["at"])
-        if now - at < EARLY_STOP_KEPT or "forget" in self._signalled.get(task_id, ()):
+        if now - at >= EARLY_STOP_KEPT:
+            await self._forget(task_id)
+
+    async def _forget(self, task_id: str) -> None:
+        """Drop the task's clock entry (through the topic, so the table's changelog has it)."""
+        if "forget" in self._signalled.get(task_id, ()):
             return
         forget = _dumps({"kind": "forget", "task_id": task_id})
         await self._send_acked([(self.internal(topics.ROUTER_CLOCKS), task_id.encode(), forget)])
@@ -646,6 +719,9 @@ class _Router:
                 await self._forget_stale_stop(task_id, stored, now)
                 continue
             clock = OpenClock.from_json(stored)
+            if clock.resolved:  # closed longer than a reopen may take
+                await self._forget(task_id)
+                continue
             for due in clock.due(now):
                 if due.key in self._signalled.get(task_id, ()):
                     continue

@@ -388,6 +388,7 @@ class OpenClock:
     resolved: bool = False
     already: tuple[str, ...] = ()
     generation: int = 0  # restarts by reassignment; a signal of an older one is not this one's
+    closed_at: datetime | None = None  # resolved or rejected: kept a while, for a reopen
 
     def to_json(self) -> str:
         return json.dumps(
@@ -402,6 +403,7 @@ class OpenClock:
                 "resolved": self.resolved,
                 "already": list(self.already),
                 "generation": self.generation,
+                "closed_at": self.closed_at.isoformat() if self.closed_at else None,
             },
             ensure_ascii=False,
         )
@@ -422,6 +424,7 @@ class OpenClock:
             resolved=bool(body.get("resolved")),
             already=tuple(body.get("already") or ()),
             generation=int(body.get("generation") or 0),
+            closed_at=datetime.fromisoformat(body["closed_at"]) if body.get("closed_at") else None,
         )
 
     @property
@@ -450,6 +453,12 @@ def clock_stop(task_id: str, event_type: str, at: datetime) -> bytes:
 
 def clock_emitted(task_id: str, key: str, generation: int = 0) -> bytes:
     return _dump({"kind": "emitted", "task_id": task_id, "key": key, "generation": generation})
+
+
+def clock_reopen(task_id: str, *, message: str, at: datetime, event_id: str) -> bytes:
+    """A ``task.reopened`` for the task's clock: restart it, route the task again."""
+    body = {"kind": "reopen", "task_id": task_id, "message": message, "at": at.isoformat()}
+    return _dump({**body, "event_id": event_id})
 
 
 def clock_reassign(task_id: str, *, team: str, message: str, at: datetime, event_id: str) -> bytes:
@@ -520,27 +529,29 @@ def escalated_event(clock: OpenClock, due: SlaEvent, *, at: datetime) -> CloudEv
     )
 
 
-def reassigned_event(
+def rerouted_event(
     clock: OpenClock,
     *,
     team: str,
     department: str | None,
-    message: str,
+    reason: str,
     clocks: SlaClocks,
     at: datetime,
     event_id: str,
+    reassigned_from: str | None = None,
+    reopened: bool = False,
 ) -> CloudEvent:
-    """The task re-routed to ``team`` once ``clock.team`` handed it over: its new deadlines."""
+    """The task routed again (handed to ``team``, or reopened) with its deadlines from now on."""
     routed = CloudEvent.model_validate(clock.routed)
     task = TaskRouted.model_validate(routed.data)
     acknowledge = clocks.acknowledge.due if clocks.acknowledge else None
     resolve = clocks.resolve.due if clocks.resolve else None
-    reason = f"reassigned by {clock.team}" + (f": {message}" if message else "")
     moved = task.model_copy(
         update={
             "team": team,
             "department": department,
-            "reassigned_from": clock.team,
+            "reassigned_from": reassigned_from,
+            "reopened_at": at if reopened else None,
             "escalated_from": None,
             "reason": reason[:_REASON_MAX],
             "routed_at": at,

@@ -273,6 +273,45 @@ def test_every_ticket_grouped_into_a_task_gets_the_answer_back(platform: Platfor
         origin.close()
 
 
+def test_a_reopened_task_goes_back_to_its_team_and_can_be_reassigned(platform: Platform) -> None:
+    response = post_ticket(
+        platform,
+        ticket_id=f"ZD-{uuid.uuid4().hex[:8]}",
+        subject="請求書がまた届きません",
+        requester_email="saburo@example.co.jp",
+        priority="urgent",
+        component="invoices",
+    )
+    assert response.status_code == 202, response.text
+    task_id = derived_id("task", response.json()["id"])
+    api, bootstrap = platform.api.url, platform.env["HANDOFF_KAFKA_BOOTSTRAP"]
+    wait_for(
+        "the ticket in billing's queue", lambda: httpx.get(f"{api}/v1/tasks/{task_id}").is_success
+    )
+    for action, body in (
+        ("resolve", {"message": "再送しました"}),
+        ("reopen", {"message": "まだ届いていません"}),
+        ("reassign", {"team": "platform", "message": "配信基盤の問題です"}),
+    ):
+        changed = httpx.post(f"{api}/v1/tasks/{task_id}/{action}", json=body, timeout=30)
+        assert changed.status_code == 200, changed.text
+
+    def routed_again(team: str) -> list[CloudEvent]:
+        def mine(records: list[object]) -> list[CloudEvent]:
+            events = [CloudEvent.from_bytes(r.value) for r in records]  # type: ignore[attr-defined]
+            return [e for e in events if e.subject == task_id and e.id != derived_id(
+                "task.routed", response.json()["id"])]  # fmt: skip
+
+        records = read_topic(bootstrap, topics.team_topic(team), lambda rs: bool(mine(rs)))
+        return mine(records)
+
+    (reopened,) = routed_again("billing")
+    assert reopened.data["reopened_at"] is not None
+    assert reopened.data["reason"] == "reopened: まだ届いていません"
+    (moved,) = routed_again("platform")
+    assert moved.data["reassigned_from"] == "billing"
+
+
 def post_zendesk(platform: Platform, fixture: str, ticket_id: str) -> httpx.Response:
     webhook = json.loads((FIXTURES / fixture).read_text(encoding="utf-8"))
     webhook["ticket"]["id"] = ticket_id

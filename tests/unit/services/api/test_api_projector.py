@@ -25,6 +25,7 @@ from services.api.projector import (
     DUPLICATE,
     INSERTED,
     REASSIGNED,
+    REOPENED,
     UPDATED,
     Projector,
     ProjectorConfig,
@@ -328,6 +329,22 @@ def test_a_reassignment_moves_the_deadlines_only_while_the_task_is_with_that_tea
         (row,) = conn.execute(sa.select(TASKS.c.team, TASKS.c.sla_due, TASKS.c.acknowledge_by))
     due = datetime(2025, 3, 3, 15, 0, tzinfo=UTC)
     assert tuple(row) == ("identity", due, due)
+
+
+def test_a_reopened_task_takes_its_fresh_deadlines(projector: Projector, engine: sa.Engine) -> None:
+    assert projector.handle(record(routed_event().to_bytes(), 0)) == INSERTED
+    with engine.begin() as conn:  # the API reopened it
+        conn.execute(sa.update(TASKS).values(state="reopened"))
+    back = routed_event(
+        reopened_at="2025-03-05T09:00:00Z",
+        sla_due="2025-03-05T10:00:00Z",
+        acknowledge_by="2025-03-05T10:00:00Z",
+    )
+    assert projector.handle(record(back.to_bytes(), 1)) == REOPENED
+    with engine.connect() as conn:
+        (row,) = conn.execute(sa.select(TASKS.c.sla_due, TASKS.c.acknowledge_by))
+    due = datetime(2025, 3, 5, 10, 0, tzinfo=UTC)
+    assert tuple(row) == (due, due)
 
 
 def ticket_updated(event_id: str = "upd-1", **data: Any) -> bytes:

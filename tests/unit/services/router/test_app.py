@@ -569,3 +569,86 @@ async def test_what_the_timer_remembers_goes_with_the_closed_task(router: Router
     )
     await router.pump()
     assert router_of(router.app).signalled_tasks() == 0
+
+
+# --- reopening -----------------------------------------------------------------------------
+
+
+def changed(task_id: str, type_: str, at: datetime, message: str = "") -> bytes:
+    """A lifecycle event of the API's, at ``at``."""
+    event = {
+        "specversion": "1.0",
+        "id": derived_id(type_, task_id, at.isoformat()),
+        "source": "/handoff/api",
+        "type": type_,
+        "subject": task_id,
+        "time": at.isoformat(),
+        "data": {"task_id": task_id, "message": message},
+    }
+    return json.dumps(event, ensure_ascii=False).encode("utf-8")
+
+
+async def resolved_task(router: Router, event_id: str) -> tuple[TaskRouted, datetime]:
+    await router.route(AGENT_NAME, b"example.co.jp", ticket_event(event_id, component=None))
+    ((_, task),) = routed_tasks(router, "handoff.team.support-l2")
+    closed_at = ROUTED_AT + timedelta(minutes=30)
+    await router.feed(
+        FEEDBACK_AGENT_NAME, b"example.co.jp", changed(task.task_id, "task.resolved", closed_at)
+    )
+    await router.pump()
+    return task, closed_at
+
+
+async def test_a_reopened_task_goes_back_to_its_team_with_fresh_clocks(router: Router) -> None:
+    task, closed_at = await resolved_task(router, "again")
+    reopened_at = closed_at + timedelta(days=2)
+    router.now.value = reopened_at
+    await router.feed(
+        FEEDBACK_AGENT_NAME,
+        b"example.co.jp",
+        changed(task.task_id, "task.reopened", reopened_at, "まだ直っていません"),
+    )
+    await router.pump()
+
+    (_, back) = routed_tasks(router, "handoff.team.support-l2")[-1]
+    assert (back.task_id, back.team, back.reopened_at) == (task.task_id, "support-l2", reopened_at)
+    assert back.reason == "reopened: まだ直っていません"
+    fresh = RULES.policies["urgent"].clocks(reopened_at)
+    assert fresh.acknowledge is not None
+    assert back.acknowledge_by == fresh.acknowledge.due
+    assert back.task_id in {t.task_id for _, t in routed_tasks(router)}
+
+    router.now.value = fresh.acknowledge.due + timedelta(seconds=1)
+    await router.tick()
+    signals = sla_signals(router)
+    assert [(t, team) for t, team, _ in signals] == [
+        ("sla.at_risk", "support-l2"),
+        ("sla.breached", "support-l2"),
+    ]
+    assert signals[1][2] != derived_id("sla.breached", task.task_id, "sla.breached:acknowledge")
+
+
+async def test_a_reopened_task_can_be_reassigned(router: Router) -> None:
+    task, closed_at = await resolved_task(router, "reopen-move")
+    at = closed_at + timedelta(hours=1)
+    await router.feed(
+        FEEDBACK_AGENT_NAME, b"example.co.jp", changed(task.task_id, "task.reopened", at)
+    )
+    await router.pump()
+    handed = reassigned_event(task.task_id, "billing", at + timedelta(minutes=1))
+    await router.feed(FEEDBACK_AGENT_NAME, b"example.co.jp", handed)
+    await router.pump()
+    ((_, moved),) = routed_tasks(router, "handoff.team.billing")
+    assert (moved.task_id, moved.reassigned_from) == (task.task_id, "support-l2")
+
+
+async def test_past_the_reopen_window_a_closed_task_is_forgotten(router: Router) -> None:
+    task, closed_at = await resolved_task(router, "too-late")
+    router.now.value = closed_at + timedelta(days=7, seconds=1)  # the default window
+    await router.tick()  # forgets the closed clock
+    assert router_of(router.app).signalled_tasks() == 0
+    late = changed(task.task_id, "task.reopened", router.now.value)
+    await router.feed(FEEDBACK_AGENT_NAME, b"example.co.jp", late)
+    await router.pump()
+    assert len(routed_tasks(router, "handoff.team.support-l2")) == 1  # not routed again
+    assert router.producer.to(topics.DLQ) == []

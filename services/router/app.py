@@ -583,11 +583,7 @@ class _Router:
             (self.topic(topics.team_topic(clock.team)), key, value),
         ]
         back = {"kind": "add", "task_id": clock.task_id, "team": clock.team, "state": "reopened"}
-        for account in data.get("accounts") or [data.get("account")]:
-            if account:
-                sends.append(
-                    (self.internal(topics.ROUTER_ACCOUNTS), str(account).encode(), _dumps(back))
-                )
+        sends += self._to_accounts(data, _dumps(back))
         await self._send_acked(sends)
         self._signalled.pop(clock.task_id, None)
         return _replace(
@@ -638,9 +634,7 @@ class _Router:
             sends.append(
                 (self.internal(topics.ROUTER_GROUPS), str(data["group_key"]).encode(), handed)
             )
-        for account in data.get("accounts") or [data.get("account")]:
-            if account:
-                sends.append((self.internal(topics.ROUTER_ACCOUNTS), str(account).encode(), handed))
+        sends += self._to_accounts(data, handed)
         await self._send_acked(sends)
         self.metrics.reassigned.labels(team).inc()
         if restarted:
@@ -702,11 +696,13 @@ class _Router:
             sends.append(
                 (self.internal(topics.ROUTER_GROUPS), str(data["group_key"]).encode(), close)
             )
-        for account in data.get("accounts") or [data.get("account")]:
-            if account:
-                gone = _dumps({"kind": "close", "task_id": clock.task_id})
-                sends.append((self.internal(topics.ROUTER_ACCOUNTS), str(account).encode(), gone))
-        return sends
+        return sends + self._to_accounts(data, _dumps({"kind": "close", "task_id": clock.task_id}))
+
+    def _to_accounts(self, routed: dict[str, Any], message: bytes) -> list[Send]:
+        """``message`` to the account index of every account of a routed task."""
+        accounts = [a for a in routed.get("accounts") or [routed.get("account")] if a]
+        topic = self.internal(topics.ROUTER_ACCOUNTS)
+        return [(topic, str(account).encode(), message) for account in accounts]
 
     async def signal_due_sla_events(self) -> None:
         """Send every SLA event come due on this worker's open clocks (each once)."""

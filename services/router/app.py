@@ -380,10 +380,8 @@ class _Router:
 
     async def group_routed_decision(self, event: EventT[Any]) -> str:
         body = load(_as_bytes(event.value))
-        if body["kind"] == "close":
-            return self._close_group(_as_str(event.key), body)
-        if body["kind"] == "reassign":
-            return self._reassign_group(_as_str(event.key), body)
+        if body["kind"] in ("close", "reassign"):
+            return self._change_group(_as_str(event.key), body)
         message = decode_decision(body)
         group_key = message.decision.group_key
         stored = self.groups.get(group_key)
@@ -439,27 +437,20 @@ class _Router:
             self.metrics.route_latency.observe(max(latency, 0.0))
         return outcomes.ROUTED if opened else "joined"
 
-    def _close_group(self, group_key: str, body: dict[str, Any]) -> str:
+    def _change_group(self, group_key: str, body: dict[str, Any]) -> str:
+        """Close the group's open task, or hand it to another team (a ``close``/``reassign``)."""
         stored = self.groups.get(group_key)
         if not stored:
             return "ignored"
         task = GroupedTask.from_dict(_json(stored))
         if task.task_id != body["task_id"] or not task.is_open:
-            return "ignored"
-        state = "rejected" if body.get("state") == "rejected" else "resolved"
-        self.groups[group_key] = _dumps_str(
-            task.close(state, datetime.fromisoformat(body["at"])).to_dict()
-        )
-        return "ignored"
-
-    def _reassign_group(self, group_key: str, body: dict[str, Any]) -> str:
-        stored = self.groups.get(group_key)
-        if not stored:
-            return "ignored"
-        task = GroupedTask.from_dict(_json(stored))
-        if task.task_id != body["task_id"] or not task.is_open:
-            return "ignored"
-        self.groups[group_key] = _dumps_str(task.reassign(str(body["team"])).to_dict())
+            return "ignored"  # that task is closed already, or the group has a newer one
+        if body["kind"] == "reassign":
+            task = task.reassign(str(body["team"]))
+        else:
+            state = "rejected" if body.get("state") == "rejected" else "resolved"
+            task = task.close(state, datetime.fromisoformat(body["at"]))
+        self.groups[group_key] = _dumps_str(task.to_dict())
         return "ignored"
 
     # --- account context -------------------------------------------------------------

@@ -10,9 +10,7 @@ consumer group, and starts its group at the end of the topic.
 from __future__ import annotations
 
 import base64
-import gc
 import json
-import logging
 import threading
 import time
 import uuid
@@ -173,14 +171,6 @@ def send_event(producer: KafkaProducer, event: CloudEvent) -> None:
 @pytest.fixture
 def run_id() -> str:
     return uuid.uuid4().hex[:10]
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
@@ -385,20 +375,6 @@ def test_resolving_publishes_feedback_and_the_latency_shows(
     finally:
         feedback.close()
         publisher.close()
-
-
-@pytest.fixture
-def collect_kafka_python_leaks(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """kafka-python 3.0.12 leaves sockets unclosed when it cannot connect: collect them here.
-
-    Its log records would keep them alive past this test (they hold the
-    connection errors, whose tracebacks hold the sockets), and their
-    ResourceWarning would then fail whatever test the collector next runs in.
-    The test itself ignores that warning (``filterwarnings`` mark).
-    """
-    caplog.set_level(logging.CRITICAL, logger="kafka")
-    yield
-    gc.collect()
 
 
 @pytest.mark.usefixtures("collect_kafka_python_leaks")

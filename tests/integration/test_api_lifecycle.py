@@ -32,7 +32,6 @@ from schemas.events import TASK_ROUTED, TaskRouted, derived_id, envelope
 from services.api import auth
 from services.api.app import create_app
 from services.api.callbacks import verify
-from services.api.db import make_engine, upgrade
 from services.api.settings import ApiSettings
 from services.kafka_admin import ensure_handoff_topics
 from tests.receivers import Origin
@@ -98,14 +97,6 @@ def start_group_at_end(bootstrap: str, group: str) -> None:
 def bootstrap(kafka_bootstrap: str) -> str:
     ensure_handoff_topics(kafka_bootstrap, ["billing-ui"], 4)
     return kafka_bootstrap
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

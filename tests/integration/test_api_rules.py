@@ -11,9 +11,7 @@ test uses its own rules key, so no other test (nor a router reading
 
 from __future__ import annotations
 
-import gc
 import json
-import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -92,14 +90,6 @@ def bootstrap(kafka_bootstrap: str) -> str:
     ensure_handoff_topics(kafka_bootstrap, [], 4)
     ensure_rules_topic(kafka_bootstrap)
     return kafka_bootstrap
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
@@ -275,14 +265,6 @@ def test_reassigning_checks_the_team_against_the_rules_in_force(
     assert moved.status_code == 200, moved.text
     assert moved.json()["team"] == "legal"
     assert moved.json()["state"] == "reassigned"
-
-
-@pytest.fixture
-def collect_kafka_python_leaks(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
-    """kafka-python leaves sockets unclosed when it cannot connect (see test_api_kafka)."""
-    caplog.set_level(logging.CRITICAL, logger="kafka")
-    yield
-    gc.collect()
 
 
 @pytest.mark.usefixtures("collect_kafka_python_leaks")

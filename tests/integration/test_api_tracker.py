@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from kafka import KafkaAdminClient, KafkaProducer
 
@@ -15,34 +12,7 @@ from schemas import topics
 from schemas.events import TASK_ROUTED, TaskRouted, derived_id, envelope
 from services.api.tracker import TrackerConfig, consume, webhook_sink
 from services.kafka_admin import ensure_topics
-
-
-class Tracker:
-    """A tracker's webhook: refuses the first call with 503, then takes everything."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[int, dict[str, Any]]] = []
-        tracker = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                issue = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status = 503 if not tracker.calls else 201
-                tracker.calls.append((status, issue))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/issues"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.receivers import Origin
 
 
 def routed(team: str, n: int) -> bytes:
@@ -76,7 +46,7 @@ def test_tasks_reach_the_tracker_once_and_offsets_follow_its_2xx(kafka_bootstrap
         producer.send(topics.team_topic(team), key=b"example.co.jp", value=routed(team, n)).get(10)
     producer.send(topics.team_topic(team), key=b"x", value=b"not json").get(10)
     producer.close()
-    tracker = Tracker()
+    tracker = Origin(503, 201)  # a tracker's webhook: refuses the first call, then takes all
     group = f"tracker-test-{team}"
     config = TrackerConfig(
         bootstrap=kafka_bootstrap,
@@ -86,12 +56,13 @@ def test_tasks_reach_the_tracker_once_and_offsets_follow_its_2xx(kafka_bootstrap
         backoff_initial_s=0.05,
     )
     try:
-        handed = consume(config, webhook_sink(tracker.url))
+        handed = consume(config, webhook_sink(tracker.url.replace("/hook", "/issues")))
     finally:
         tracker.close()
     assert handed == 3  # two tasks and one dead letter
-    assert [status for status, _ in tracker.calls] == [503, 201, 201]
-    issues = [issue for status, issue in tracker.calls if status == 201]
+    assert [call[3] for call in tracker.calls] == [503, 201, 201]
+    assert set(tracker.paths) == {"/issues"}
+    issues = [json.loads(body) for _, _, body, _ in tracker.delivered()]
     assert [i["title"] for i in issues] == ["請求書の画面 #0", "請求書の画面 #1"]
     assert "priority:urgent" in issues[0]["labels"]
     assert issues[0]["external_id"] == derived_id("task", f"{team}-0")

@@ -5,6 +5,11 @@ transaction as the change (so nothing owed is lost); the :class:`Deliverer`
 thread posts due deliveries, logs every attempt, backs off exponentially with
 jitter, and parks a delivery on the dead-letter topic after the last attempt.
 The delivery id is the idempotency key the origin sees on every attempt.
+
+Several API processes may deliver from one database: each attempt is claimed
+first by a conditional update that counts it and leases the row (moves
+``next_attempt_at`` past the attempt's longest run), so one process posts it;
+if that process dies, the lease runs out and another one retries.
 """
 
 from __future__ import annotations
@@ -220,6 +225,13 @@ class DeliveryPolicy:
     backoff_max_s: float = 300.0
     timeout_s: float = 10.0
     poll_interval_s: float = 0.5
+    lease_margin_s: float = 30.0
+
+    @property
+    def lease_s(self) -> float:
+        """How long a claimed attempt keeps its delivery: connecting and reading the answer
+        each get ``timeout_s``, and the margin covers writing down the outcome."""
+        return 2 * self.timeout_s + self.lease_margin_s
 
 
 def backoff_delay(attempt: int, policy: DeliveryPolicy, rand: Callable[[], float]) -> float:
@@ -305,7 +317,9 @@ class Deliverer:
             task = session.get(Task, delivery.task_id)
         if callback is None or task is None:
             return
-        attempt = delivery.attempts + 1
+        attempt = self._claim(delivery)
+        if attempt is None:
+            return  # another process took it first
         body = delivery.body.encode("utf-8")
         timestamp = int(time.time())
         headers = {
@@ -329,6 +343,38 @@ class Deliverer:
         now = self._clock()
         self._record(delivery, task, attempt, status, error, took, now)
 
+    def _claim(self, delivery: Delivery) -> int | None:
+        """Take the delivery for its next attempt: the attempt's number, or None if we lost.
+
+        The update is the lock: it matches only while the row is pending, due and
+        not counted by anyone else since we read it, so of several processes one
+        wins. It counts the attempt and leases the row until the attempt must be
+        over; a process that dies holding it leaves a lease that runs out.
+        """
+        now = self._clock()
+        attempt = delivery.attempts + 1
+        with self._engine.begin() as conn:
+            claimed = conn.execute(
+                sa.update(Delivery)
+                .where(
+                    Delivery.delivery_id == delivery.delivery_id,
+                    Delivery.state == PENDING,
+                    Delivery.attempts == delivery.attempts,
+                    Delivery.next_attempt_at <= now,
+                )
+                .values(
+                    attempts=attempt,
+                    next_attempt_at=now + timedelta(seconds=self._policy.lease_s),
+                )
+            ).rowcount
+        return attempt if claimed == 1 else None
+
+    def _still_claimed(self, delivery: Delivery, attempt: int) -> bool:
+        """Whether our claim stands: no one took the delivery after our lease ran out."""
+        with Session(self._engine) as session:
+            current = session.get(Delivery, delivery.delivery_id)
+        return current is not None and current.state == PENDING and current.attempts == attempt
+
     def _record(
         self,
         delivery: Delivery,
@@ -340,16 +386,21 @@ class Deliverer:
         now: datetime,
     ) -> None:
         outcome = "delivered" if error is None else "failed"
-        values: dict[str, Any] = {"attempts": attempt, "last_error": error}
+        values: dict[str, Any] = {"last_error": error}
         if error is None:
             values.update(state=DELIVERED, delivered_at=now)
-        elif attempt >= self._policy.max_attempts:
+        elif attempt >= self._policy.max_attempts and self._still_claimed(delivery, attempt):
             outcome = "dead"
             self._park(delivery, task, attempt, error, now)
             values.update(state=DEAD)
         else:
             delay = backoff_delay(attempt, self._policy, self._rand)
             values.update(next_attempt_at=now + timedelta(seconds=delay))
+        # A 2xx settles the delivery whoever holds it; a failure is ours to park or
+        # reschedule only while our claim stands (the attempt is logged either way).
+        ours = [Delivery.state == PENDING]
+        if error is not None:
+            ours.append(Delivery.attempts == attempt)
         with Session(self._engine) as session, session.begin():
             session.add(
                 DeliveryAttempt(
@@ -363,7 +414,7 @@ class Deliverer:
             )
             session.execute(
                 sa.update(Delivery)
-                .where(Delivery.delivery_id == delivery.delivery_id, Delivery.state == PENDING)
+                .where(Delivery.delivery_id == delivery.delivery_id, *ours)
                 .values(**values)
             )
             latency: float | None = None
@@ -410,5 +461,8 @@ class Deliverer:
         try:
             self._dead_letters.send(task.account.encode("utf-8"), letter.to_bytes())
         except PublishError:
-            log.warning("could not park delivery %s; it stays pending", delivery.delivery_id)
+            log.warning(
+                "could not park delivery %s; it stays pending and is retried when its lease ends",
+                delivery.delivery_id,
+            )
             raise

@@ -1,8 +1,12 @@
-"""Callbacks: the signature, the helpdesk shapes, retries with backoff, the log, the DLQ."""
+"""Callbacks: the signature, the helpdesk shapes, retries with backoff, the log, the DLQ,
+and one attempt per claim when several deliverers share a database."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +23,7 @@ from services.api.callbacks import (
     signature,
     verify,
 )
-from services.api.db import Delivery, DeliveryAttempt, Task
+from services.api.db import Delivery, DeliveryAttempt, Task, make_engine
 from tests.unit.services.api.conftest import T0
 
 SECRET = "0123456789abcdef-secret"
@@ -291,3 +295,133 @@ def test_helpdesks_get_their_own_update_shape(
     assert json.loads(delivery.body) == expected
     assert task is not None
     assert delivery.next_attempt_at <= task.updated_at + timedelta(seconds=0)  # type: ignore[operator]
+
+
+def acknowledge_tasks(client: TestClient, add_task: Any, count: int) -> None:
+    register(client)
+    for n in range(count):
+        task_id = add_task(f"zd-{n}")
+        assert client.post(f"/v1/tasks/{task_id}/acknowledge", json={}).status_code == 200
+
+
+def attempt_log(engine: sa.Engine) -> list[tuple[str, int]]:
+    with Session(engine) as session:
+        return [(a.delivery_id, a.attempt) for a in session.scalars(sa.select(DeliveryAttempt))]
+
+
+def test_a_second_deliverer_does_not_post_what_the_first_is_posting(
+    client: TestClient, add_task: Any, engine: sa.Engine, clock: Any
+) -> None:
+    acknowledge_tasks(client, add_task, 1)
+    second_origin = FakeOrigin(200)
+    second = deliverer(engine, second_origin, FakeDeadLetters(), clock)
+    rounds_during_post: list[int] = []
+
+    def post_while_the_other_runs(*args: Any) -> int:
+        rounds_during_post.append(second.run_once())  # the other process, mid-POST
+        return 200
+
+    first = Deliverer(
+        engine, DeliveryPolicy(), dead_letters=FakeDeadLetters(), clock=clock,
+        post=post_while_the_other_runs,
+    )  # fmt: skip
+    assert first.run_once() == 1
+    assert rounds_during_post == [0]  # the claimed delivery was not due for the second
+    assert second_origin.got == []
+    clock.advance(3600)
+    assert second.run_once() == 0  # delivered: never due again
+    assert [attempt for _, attempt in attempt_log(engine)] == [1]
+
+
+def test_two_deliverers_racing_on_one_database_post_each_delivery_once(
+    client: TestClient, add_task: Any, engine: sa.Engine, db_url: str, clock: Any
+) -> None:
+    acknowledge_tasks(client, add_task, 20)
+    origin = FakeOrigin(200)
+
+    def slow_origin(*args: Any) -> int:
+        time.sleep(0.002)  # long enough for the other deliverer to reach the same row
+        return origin(*args)
+
+    other_engine = make_engine(db_url)  # another process: its own connections
+    deliverers = [
+        Deliverer(e, DeliveryPolicy(), dead_letters=FakeDeadLetters(), clock=clock,
+                  post=slow_origin)
+        for e in (engine, other_engine)
+    ]  # fmt: skip
+    start = threading.Barrier(2)
+    attempted: list[int] = []
+
+    def deliver(d: Deliverer) -> None:
+        start.wait()
+        attempted.append(d.run_once())
+
+    threads = [threading.Thread(target=deliver, args=(d,)) for d in deliverers]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        other_engine.dispose()
+
+    keys = Counter(headers["Idempotency-Key"] for _, _, headers in origin.got)
+    assert len(keys) == 20
+    assert set(keys.values()) == {1}
+    assert sorted(attempt_log(engine)) == sorted((key, 1) for key in keys)
+    with Session(engine) as session:
+        states = Counter(session.scalars(sa.select(Delivery.state)))
+    assert states == {"delivered": 20}
+
+
+class CrashError(Exception):
+    """The process died mid-attempt."""
+
+
+def test_a_delivery_claimed_by_a_process_that_died_is_retried_after_its_lease(
+    client: TestClient, add_task: Any, engine: sa.Engine, clock: Any
+) -> None:
+    acknowledge_tasks(client, add_task, 1)
+
+    def die(*args: Any) -> int:
+        raise CrashError
+
+    policy = DeliveryPolicy()
+    dying = Deliverer(engine, policy, dead_letters=FakeDeadLetters(), clock=clock, post=die)
+    with pytest.raises(CrashError):
+        dying.run_once()
+    origin = FakeOrigin(200)
+    survivor = Deliverer(engine, policy, dead_letters=FakeDeadLetters(), clock=clock, post=origin)
+    clock.advance(policy.lease_s - 1)
+    assert survivor.run_once() == 0  # still leased to the dead process
+    clock.advance(1)
+    assert survivor.run_once() == 1
+    [(_, _, headers)] = origin.got
+    assert headers["X-Handoff-Delivery-Attempt"] == "2"  # the lost attempt counts
+    assert [attempt for _, attempt in attempt_log(engine)] == [2]
+    with Session(engine) as session:
+        assert session.scalars(sa.select(Delivery.state)).one() == "delivered"
+
+
+def test_a_late_failure_does_not_reschedule_a_delivery_someone_else_claimed(
+    client: TestClient, add_task: Any, engine: sa.Engine, clock: Any
+) -> None:
+    acknowledge_tasks(client, add_task, 1)
+    policy = DeliveryPolicy()
+    origin = FakeOrigin(200)
+    survivor = Deliverer(engine, policy, dead_letters=FakeDeadLetters(), clock=clock, post=origin)
+
+    def stall_past_the_lease(*args: Any) -> int:
+        clock.advance(policy.lease_s)
+        survivor.run_once()  # the lease ran out: the other process retries, and succeeds
+        return 503
+
+    stalled = Deliverer(
+        engine, policy, dead_letters=FakeDeadLetters(), clock=clock, post=stall_past_the_lease
+    )
+    stalled.run_once()
+    assert len(origin.got) == 1
+    assert sorted(attempt for _, attempt in attempt_log(engine)) == [1, 2]
+    with Session(engine) as session:
+        delivery = session.scalars(sa.select(Delivery)).one()
+    assert (delivery.state, delivery.attempts, delivery.last_error) == ("delivered", 2, None)

@@ -110,8 +110,14 @@ def ingest_file(
 
 
 def raw_ingest_serve() -> None:
-    """Normalise what tools write to handoff.raw.<source> (Kafka-native sources)."""
+    """Normalise what tools write to handoff.raw.<source> (Kafka-native sources).
+
+    Serves /metrics and /healthz on HANDOFF_INGEST_RAW_HOST:HANDOFF_INGEST_RAW_PORT;
+    SIGTERM finishes the batch in hand, then leaves the consumer group.
+    """
     import logging
+    import signal
+    import threading
 
     from services.ingest.raw import run
     from services.ingest.settings import IngestSettings
@@ -120,5 +126,8 @@ def raw_ingest_serve() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    settings = IngestSettings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
-        run(IngestSettings())
+        run(settings, stop)

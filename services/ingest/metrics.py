@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.ingest.signatures import REASONS
 
@@ -21,6 +21,8 @@ OUTCOMES = (
     "unauthorized",
     "dead_lettered",
 )
+RAW_SOURCES = tuple(s.removeprefix("raw:") for s in SOURCES if s.startswith("raw:"))
+RAW_OUTCOMES = ("normalised", "dead_lettered")
 PUBLISH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -57,3 +59,37 @@ class IngestMetrics:
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}")
         self.events.labels(source=source, outcome=outcome).inc()
+
+
+class RawIngestMetrics:
+    """The Kafka-native path's own figures (``handoff serve raw-ingest``), by bare source name."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.consumed = Counter(
+            "handoff_ingest_raw_records_consumed_total",
+            "Records read from handoff.raw.<source> (again after Kafka did not acknowledge).",
+            ["source"],
+            registry=registry,
+        )
+        self.records = Counter(
+            "handoff_ingest_raw_records_total",
+            "Records done with, by outcome (normalised = its events acknowledged by Kafka).",
+            ["source", "outcome"],
+            registry=registry,
+        )
+        self.produce_retries = Counter(
+            "handoff_ingest_raw_produce_retries_total",
+            "Times Kafka did not acknowledge a record's events, so it is read again.",
+            ["source"],
+            registry=registry,
+        )
+        self.last_commit = Gauge(
+            "handoff_ingest_raw_last_commit_timestamp_seconds",
+            "Unix time of the last offset commit (0 before the first).",
+            registry=registry,
+        )
+        for source in RAW_SOURCES:
+            self.consumed.labels(source=source)
+            self.produce_retries.labels(source=source)
+            for outcome in RAW_OUTCOMES:
+                self.records.labels(source=source, outcome=outcome)

@@ -29,6 +29,9 @@ class IngestSettings(ServiceSettings):
     ingest_raw_sources: tuple[str, ...] = RAW_SOURCES
     ingest_raw_consumer_group: str = "handoff-ingest-raw"
     ingest_raw_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    # raw-ingest's own /metrics and /healthz (it has no other HTTP surface)
+    ingest_raw_host: str = "127.0.0.1"
+    ingest_raw_port: int = Field(default=8002, ge=1, le=65535)
 
     @field_validator("ingest_unsigned_sources")
     @classmethod

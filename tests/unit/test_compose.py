@@ -29,13 +29,24 @@ PROMETHEUS = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 # The settings class each `handoff <command>` builds (see services/cli.py).
 SETTINGS_OF_COMMAND: dict[str, type[BaseSettings]] = {
     "serve ingest": IngestSettings,
+    "serve raw-ingest": IngestSettings,
     "serve router": RouterSettings,
     "serve api": ApiSettings,
     "topics": RouterSettings,
 }
 # The services that serve HTTP and the settings field holding their port.
-PORT_FIELDS = {"ingest": "ingest_port", "router": "router_web_port", "api": "api_port"}
-HOST_FIELDS = {"ingest": "ingest_host", "router": "router_web_host", "api": "api_host"}
+PORT_FIELDS = {
+    "ingest": "ingest_port",
+    "raw-ingest": "ingest_raw_port",
+    "router": "router_web_port",
+    "api": "api_port",
+}
+HOST_FIELDS = {
+    "ingest": "ingest_host",
+    "raw-ingest": "ingest_raw_host",
+    "router": "router_web_host",
+    "api": "api_host",
+}
 # Third-party images that bring their own command.
 IMAGES_WITH_COMMAND = ("apache/kafka:", "postgres:", "prom/prometheus:")
 
@@ -83,7 +94,8 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_the_expected_services_are_there(services: dict[str, dict[str, Any]]) -> None:
-    assert {"kafka", "postgres", "topics", "ingest", "router", "api", "prometheus"} <= set(services)
+    expected = {"kafka", "postgres", "topics", "ingest", "raw-ingest", "router", "api", "prometheus"}
+    assert expected <= set(services)
     assert services["kafka"]["image"] == "apache/kafka:4.4.0"
     assert services["postgres"]["image"].startswith("postgres:16")
 
@@ -143,6 +155,7 @@ def test_http_services_listen_on_all_interfaces_on_their_default_port(
 
 def test_default_ports_are_the_documented_ones() -> None:
     assert IngestSettings.model_fields["ingest_port"].default == 8001
+    assert IngestSettings.model_fields["ingest_raw_port"].default == 8002
     assert ApiSettings.model_fields["api_port"].default == 8000
     assert RouterSettings.model_fields["router_web_port"].default == 6066
 
@@ -175,7 +188,7 @@ def test_services_wait_for_the_topics_and_the_database(
     assert services["api"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
-def test_prometheus_scrapes_exactly_the_three_services(
+def test_prometheus_scrapes_exactly_the_http_services(
     services: dict[str, dict[str, Any]],
 ) -> None:
     config = load(PROMETHEUS)

@@ -25,6 +25,12 @@ broker (manual acks), so nothing is lost; what cannot be read goes to
 The ``<app>-*`` topics belong to one app id (as Faust's changelogs do): two
 router deployments on one cluster never read each other's decisions.
 
+Events that wait are handled as one batch (up to ``BATCH_MAX``): in order,
+each seeing the table writes of those before it, while their sends are
+collected; the batch's sends are then made and acknowledged together, only
+then are its table writes applied, and only then are its events
+acknowledged. A crash before that re-handles them, re-sending the same ids.
+
 Every topic has the same number of partitions and every key is hashed the
 same way, so Faust assigns partition N of every topic and of every table's
 changelog to one worker: a table is only written by agents whose stream is
@@ -41,6 +47,7 @@ the next event is routed by the new version with no restart.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import sys
@@ -51,15 +58,18 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Iterator,
     MutableMapping,
     Sequence,
 )
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final, TypeVar, cast
 
 import faust
 from aiokafka.errors import KafkaError
 from faust.exceptions import PartitionsMismatch, ProducerSendError
+from faust.streams import _current_event as _faust_current_event  # tables write by it
 from faust.types import EventT, StreamT, TopicT
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -135,6 +145,7 @@ CLOCKS_TABLE: Final = "task_ids_to_clocks"
 ACCOUNTS_TABLE: Final = "accounts_to_open_tasks"
 LINES_TABLE: Final = "lines_to_capacity"
 SLA_TIMER_INTERVAL: Final = 1.0
+BATCH_MAX: Final = 200  # events handled together when they are waiting
 _EARLY_STOP: Final = "stopped-before-start:"
 EARLY_STOP_KEPT: Final = timedelta(minutes=10)  # how long a stop waits for its task's start
 _ROUTES_AGAIN: Final = frozenset({TASK_REASSIGNED, TASK_REOPENED})
@@ -150,6 +161,7 @@ _FAUST_LOGLEVELS: Final = {
 Clock = Callable[[], datetime]
 _ROUTERS: weakref.WeakKeyDictionary[faust.App, _Router] = weakref.WeakKeyDictionary()
 Send = tuple[TopicT, bytes | None, bytes]
+_T = TypeVar("_T")
 
 
 def utc_now() -> datetime:
@@ -192,11 +204,28 @@ def build_app(
         async def run(stream: StreamT[Any]) -> AsyncIterator[str]:
             # Acks are manual: an event is acknowledged (its offset committable)
             # only once everything it produced was acknowledged by the broker.
+            # Events waiting are handled as one batch: their sends are acknowledged
+            # together, which is most of the cost of an event.
             manual: StreamT[Any] = cast(faust.Stream[Any], stream).noack()
-            async for event in manual.events():
-                outcome = await router.guarded(event, handle)
-                await manual.ack(event)
-                yield outcome  # lets tests (agent.test_context) wait for the outcome
+            waiting: asyncio.Queue[EventT[Any]] = asyncio.Queue(maxsize=BATCH_MAX)
+
+            async def read() -> None:
+                async for event in manual.events():
+                    await waiting.put(event)
+
+            reader = asyncio.ensure_future(read())
+            try:
+                while True:
+                    events = [await _next_or_raise(waiting, reader)]
+                    while len(events) < BATCH_MAX and not waiting.empty():
+                        events.append(waiting.get_nowait())
+                    outcomes = await router.handle_batch(events, handle)
+                    for event in events:
+                        await manual.ack(event)
+                    for outcome in outcomes:
+                        yield outcome  # lets tests (agent.test_context) wait for outcomes
+            finally:
+                reader.cancel()
 
         app.agent(router.topic(topic), name=name)(run)
 
@@ -270,16 +299,10 @@ class _Router:
         self.clock = clock
         self.reopen_window = reopen_window  # how long a closed task's clock is kept
         self._topics: dict[str, TopicT] = {}
-        self.groups: MutableMapping[str, str] = app.Table(
-            GROUPS_TABLE, key_type=str, value_type=str
-        )
-        self.clocks: MutableMapping[str, str] = app.Table(
-            CLOCKS_TABLE, key_type=str, value_type=str
-        )
-        self.accounts: MutableMapping[str, str] = app.Table(
-            ACCOUNTS_TABLE, key_type=str, value_type=str
-        )
-        self.lines: MutableMapping[str, str] = app.Table(LINES_TABLE, key_type=str, value_type=str)
+        self.groups = _BatchedTable(app.Table(GROUPS_TABLE, key_type=str, value_type=str))
+        self.clocks = _BatchedTable(app.Table(CLOCKS_TABLE, key_type=str, value_type=str))
+        self.accounts = _BatchedTable(app.Table(ACCOUNTS_TABLE, key_type=str, value_type=str))
+        self.lines = _BatchedTable(app.Table(LINES_TABLE, key_type=str, value_type=str))
         # What this worker sent and its clock table does not show yet, by task; dropped
         # with the task's clock, so it holds open tasks only.
         self._signalled: dict[str, set[str]] = {}
@@ -302,16 +325,40 @@ class _Router:
             self._topics[name] = self.app.topic(name, key_serializer="raw", value_serializer="raw")
         return self._topics[name]
 
+    async def handle_batch(
+        self, events: Sequence[EventT[Any]], handle: Callable[[EventT[Any]], Awaitable[str]]
+    ) -> list[str]:
+        """Handle events in order as one batch: their sends go out together and, once all
+        are acknowledged, their table writes are applied (a crash before re-handles them,
+        re-sending the same ids)."""
+        batch = _Batch()
+        token = _CURRENT_BATCH.set(batch)
+        try:
+            outcomes = [await self.guarded(event, handle) for event in events]
+        finally:
+            _CURRENT_BATCH.reset(token)
+        await self._send_acked(batch.sends)
+        await batch.apply()
+        return outcomes
+
     async def guarded(
         self, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[str]]
     ) -> str:
         started = time.perf_counter()
+        batch = _CURRENT_BATCH.get()
+        mark = batch.mark() if batch is not None else None
+        if batch is not None:
+            batch.event = event
         try:
-            outcome = await self._handle_retrying_metadata(event, handle)
+            outcome = await _retrying_metadata(functools.partial(handle, event), _where(event))
         except PoisonMessageError as exc:
+            if batch is not None and mark is not None:
+                batch.undo(mark)  # nothing of a refused event goes out
             outcome = await self._dead_letter(event, exc.reason, exc.error_type)
         except Exception as exc:  # a bug must park the message, not stop the partition
             log.exception("unexpected error handling %s", _where(event))
+            if batch is not None and mark is not None:
+                batch.undo(mark)
             outcome = await self._dead_letter(
                 event, f"unexpected error in the router: {exc!r}", type(exc).__name__
             )
@@ -319,20 +366,6 @@ class _Router:
             self.metrics.events.labels(outcome).inc()
         self.metrics.processing.observe(time.perf_counter() - started)
         return outcome
-
-    async def _handle_retrying_metadata(
-        self, event: EventT[Any], handle: Callable[[EventT[Any]], Awaitable[str]]
-    ) -> str:
-        """A table whose changelog the worker's metadata does not know yet is not the
-        message's fault: wait and handle it again (resends carry the same ids)."""
-        backoff = 0.5
-        while True:
-            try:
-                return await handle(event)
-            except PartitionsMismatch as exc:
-                log.warning("%s: %s; retrying in %.1fs", _where(event), exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
 
     # --- routing: ingest -> decisions ----------------------------------------------------
 
@@ -813,17 +846,21 @@ class _Router:
     async def _send_acked(self, sends: Sequence[Send]) -> None:
         """Send all, wait for every ack; retry what failed until it is acknowledged.
 
-        The event is held (not acknowledged, not committed) meanwhile, so a
-        broker outage stalls the partition instead of losing the message.
-        Resending is harmless: the ids are derived from the source event.
+        Inside a batch the sends join the batch's, made when it ends. The event
+        is held (not acknowledged, not committed) meanwhile, so a broker outage
+        stalls the partition instead of losing the message. Resending is
+        harmless: the ids are derived from the source event.
         """
+        batch = _CURRENT_BATCH.get()
+        if batch is not None:
+            batch.sends.extend(sends)
+            return
         pending = list(sends)
         backoff = 0.5
         while pending:
-            results = await asyncio.gather(
-                *(self._send_one(topic, key, value) for topic, key, value in pending),
-                return_exceptions=True,
-            )
+            # enqueued one after the other (the producer keeps that order), acked together
+            enqueued = [await self._enqueue(topic, key, value) for topic, key, value in pending]
+            results = await asyncio.gather(*enqueued, return_exceptions=True)
             failed = []
             for send, result in zip(pending, results, strict=True):
                 if isinstance(result, BaseException):
@@ -844,9 +881,134 @@ class _Router:
             backoff = min(backoff * 2, 10.0)
             pending = [send for send, _ in failed]
 
-    async def _send_one(self, topic: TopicT, key: bytes | None, value: bytes) -> None:
-        acked = await topic.send(key=key, value=value)
-        await acked
+    async def _enqueue(self, topic: TopicT, key: bytes | None, value: bytes) -> Awaitable[Any]:
+        """The send handed to the producer; an awaitable of its acknowledgement (or error)."""
+        try:
+            acked: Awaitable[Any] = await topic.send(key=key, value=value)
+        except _SEND_ERRORS as exc:
+            failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
+        return acked
+
+
+class _Batch:
+    """What a batch of events produced: the sends to make, and the table writes to apply
+    once they are acknowledged (read back by the batch's later events meanwhile)."""
+
+    def __init__(self) -> None:
+        self.sends: list[Send] = []
+        self.writes: list[tuple[_BatchedTable, str, str | None, EventT[Any]]] = []  # None: del
+        self.overlay: dict[tuple[int, str], str | None] = {}
+        self.event: EventT[Any] | None = None  # the one being handled
+
+    def write(self, table: _BatchedTable, key: str, value: str | None) -> None:
+        assert self.event is not None
+        self.writes.append((table, key, value, self.event))
+        self.overlay[(id(table), key)] = value
+
+    def mark(self) -> tuple[int, int]:
+        return len(self.sends), len(self.writes)
+
+    def undo(self, mark: tuple[int, int]) -> None:
+        """Forget what was produced since ``mark`` (an event that failed half-way)."""
+        sends, writes = mark
+        del self.sends[sends:]
+        del self.writes[writes:]
+        self.overlay = {(id(table), key): value for table, key, value, _ in self.writes}
+
+    async def apply(self) -> None:
+        """Write to the tables, each change to the changelog partition of its event."""
+        for table, key, value, event in self.writes:
+            token = _faust_current_event.set(weakref.ref(event))
+            try:
+                await _retrying_metadata(functools.partial(table.apply, key, value), _where(event))
+            finally:
+                _faust_current_event.reset(token)
+
+
+_CURRENT_BATCH: ContextVar[_Batch | None] = ContextVar("handoff_router_batch", default=None)
+
+
+class _BatchedTable(MutableMapping[str, str]):
+    """A Faust table read through the current batch's pending writes; written directly
+    outside a batch (the SLA timer)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> str:
+        batch = _CURRENT_BATCH.get()
+        if batch is not None and (id(self), key) in batch.overlay:
+            value = batch.overlay[(id(self), key)]
+            if value is None:
+                raise KeyError(key)
+            return value
+        return cast(str, self.table[key])
+
+    def __setitem__(self, key: str, value: str) -> None:
+        batch = _CURRENT_BATCH.get()
+        if batch is None:
+            self.table[key] = value
+        else:
+            batch.write(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # KeyError if it is not there
+        batch = _CURRENT_BATCH.get()
+        if batch is None:
+            del self.table[key]
+        else:
+            batch.write(self, key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        batch = _CURRENT_BATCH.get()
+        if batch is None:
+            return iter(list(self.table.keys()))
+        mine = {key: value for (table, key), value in batch.overlay.items() if table == id(self)}
+        keys = [k for k in self.table if k not in mine]
+        return iter(keys + [k for k, value in mine.items() if value is not None])
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def items(self) -> Any:
+        if _CURRENT_BATCH.get() is None:
+            return list(self.table.items())
+        return super().items()
+
+    async def apply(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.table.pop(key, None)
+        else:
+            self.table[key] = value
+
+
+async def _retrying_metadata(attempt: Callable[[], Awaitable[_T]], where: str) -> _T:
+    """A table whose changelog the worker's metadata does not know yet is not the
+    message's fault: wait and try again (resends carry the same ids)."""
+    backoff = 0.5
+    while True:
+        try:
+            return await attempt()
+        except PartitionsMismatch as exc:
+            log.warning("%s: %s; retrying in %.1fs", where, exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+
+async def _next_or_raise(waiting: asyncio.Queue[EventT[Any]], reader: asyncio.Future[None]) -> Any:
+    """The next event; the reader's error if it stopped (else a stalled agent would hide it)."""
+    if not waiting.empty():
+        return waiting.get_nowait()
+    getting: asyncio.Future[Any] = asyncio.ensure_future(waiting.get())
+    watched: set[asyncio.Future[Any]] = {getting, reader}
+    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    if getting in done:
+        return getting.result()
+    getting.cancel()
+    reader.result()  # raises what stopped it
+    raise RuntimeError("the stream ended")
 
 
 def _related(index: str, account: str, rules: RoutingRules) -> tuple[RelatedTask, ...]:

@@ -19,7 +19,7 @@ ROUTE_LATENCY_BUCKETS = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
     300.0, 900.0, 3600.0, 14_400.0, 86_400.0, 604_800.0,
 )  # fmt: skip
-# One event through the agent, sends acknowledged included.
+# One event through the agent's handler; its sends are acknowledged with its batch's.
 PROCESSING_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
@@ -55,7 +55,7 @@ class RouterMetrics:
         )
         self.processing = Histogram(
             "handoff_router_processing_seconds",
-            "Time to handle one consumed event, broker acknowledgements included.",
+            "Time to handle one consumed event (its sends are acknowledged with its batch's).",
             buckets=PROCESSING_BUCKETS,
             registry=registry,
         )

@@ -171,7 +171,8 @@ class TaskRouted(_Model):
     requesters: list[str] = Field(default_factory=list)
     summary: str | None = Field(default=None, description="e.g. 14 requests from 9 ...")
     related: list[RelatedTask] = Field(
-        default_factory=list, description="The account's other open tasks, any department"
+        default_factory=list,
+        description="The account's other open tasks, any department (the 20 most recent)",
     )
     labels: dict[str, str] = Field(default_factory=dict, description="The route's labels")
     earliest_feasible: date | None = Field(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +34,7 @@ HORIZON = timedelta(days=3653)  # add() gives up after ten years
 MAX_HOLIDAY_RUN = 366  # days in one "first..last" holiday range
 ZERO = timedelta(0)
 _DAY = timedelta(days=1)
+_CACHED_DAYS = 4096
 _MIDNIGHT = 24 * 60
 _KEYS = frozenset({"timezone", "days", "hours", "holidays"})
 _HOURS = re.compile(r"\s*(\d\d):(\d\d)\s*-\s*(\d\d):(\d\d)\s*")
@@ -50,6 +51,10 @@ class BusinessCalendar:
     days: frozenset[int]  # date.weekday(): 0 is Monday
     hours: tuple[Window, ...]  # sorted, disjoint
     holidays: frozenset[date]
+    # Each local date's opening hours in UTC, worked out once (every SLA deadline walks them).
+    _utc_hours: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def add(self, start: datetime, budget: timedelta) -> datetime:
         """The first instant (UTC) at which ``budget`` of business time has passed since start.
@@ -89,12 +94,20 @@ class BusinessCalendar:
         """Opening hours as UTC intervals, in order, for the local dates first..last."""
         day = first
         while day <= last:
-            if self.is_business_day(day):
-                for start, end in self.hours:
-                    opens, closes = self._instant(day, start), self._instant(day, end)
-                    if opens < closes:
-                        yield opens, closes
+            yield from self._hours_on(day)
             day += _DAY
+
+    def _hours_on(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        found = self._utc_hours.get(day)
+        if found is None:
+            found = ()
+            if self.is_business_day(day):
+                instants = ((self._instant(day, a), self._instant(day, b)) for a, b in self.hours)
+                found = tuple((opens, closes) for opens, closes in instants if opens < closes)
+            if len(self._utc_hours) >= _CACHED_DAYS:
+                self._utc_hours.clear()
+            self._utc_hours[day] = found
+        return found
 
     def _instant(self, day: date, minute: int) -> datetime:
         return wall_to_utc(datetime.combine(day, time()) + timedelta(minutes=minute), self.zone)

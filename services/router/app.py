@@ -146,6 +146,7 @@ ACCOUNTS_TABLE: Final = "accounts_to_open_tasks"
 LINES_TABLE: Final = "lines_to_capacity"
 SLA_TIMER_INTERVAL: Final = 1.0
 BATCH_MAX: Final = 200  # events handled together when they are waiting
+RELATED_MAX: Final = 20  # an account's open tasks a task.routed names
 _EARLY_STOP: Final = "stopped-before-start:"
 EARLY_STOP_KEPT: Final = timedelta(minutes=10)  # how long a stop waits for its task's start
 _ROUTES_AGAIN: Final = frozenset({TASK_REASSIGNED, TASK_REOPENED})
@@ -1002,17 +1003,21 @@ async def _next_or_raise(waiting: asyncio.Queue[EventT[Any]], reader: asyncio.Fu
     if not waiting.empty():
         return waiting.get_nowait()
     getting: asyncio.Future[Any] = asyncio.ensure_future(waiting.get())
-    watched: set[asyncio.Future[Any]] = {getting, reader}
-    done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    try:
+        watched: set[asyncio.Future[Any]] = {getting, reader}
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # stopped while waiting: the getter must not take an event no one handles
+        if not getting.done():
+            getting.cancel()
     if getting in done:
         return getting.result()
-    getting.cancel()
     reader.result()  # raises what stopped it
     raise RuntimeError("the stream ended")
 
 
 def _related(index: str, account: str, rules: RoutingRules) -> tuple[RelatedTask, ...]:
-    found = AccountIndex.from_dict(_json(index)).related(account)
+    """The account's other open tasks, the ``RELATED_MAX`` most recent (oldest first)."""
+    found = AccountIndex.from_dict(_json(index)).related(account)[-RELATED_MAX:]
     return tuple(
         RelatedTask(
             task_id=t.task_id,

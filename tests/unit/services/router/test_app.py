@@ -17,11 +17,13 @@ import pytest
 from schemas import topics
 from schemas.dlq import DeadLetter
 from schemas.events import CloudEvent, SlaSignal, TaskFeedback, TaskRouted, derived_id
+from services.core.grouping import AccountIndex
 from services.router.app import (
     AGENT_NAME,
     CAPACITY_AGENT_NAME,
     FEEDBACK_AGENT_NAME,
     SALES_AGENT_NAME,
+    _related,
     router_of,
     run_worker,
 )
@@ -652,3 +654,12 @@ async def test_past_the_reopen_window_a_closed_task_is_forgotten(router: Router)
     await router.pump()
     assert len(routed_tasks(router, "handoff.team.support-l2")) == 1  # not routed again
     assert router.producer.to(topics.DLQ) == []
+
+
+def test_a_task_names_at_most_the_accounts_twenty_latest_other_open_tasks() -> None:
+    index = AccountIndex()
+    for n in range(25):
+        index = index.add(f"t{n}", "example.co.jp", "billing", "open")
+    related = _related(json.dumps(index.to_dict()), "example.co.jp", RULES)
+    assert [t.task_id for t in related] == [f"t{n}" for n in range(5, 25)]
+    assert {t.department for t in related} == {"engineering"}

@@ -32,7 +32,7 @@ import uvicorn
 
 from services.api import auth
 from services.api.app import create_app
-from services.api.db import TASKS, make_engine, upgrade
+from services.api.db import ORIGINS, TASKS, make_engine, upgrade
 from services.api.settings import ApiSettings
 from services.local.kafka import free_port
 from services.local.postgres import LocalPostgres
@@ -93,17 +93,34 @@ def rows(count: int, rng: random.Random) -> Iterator[dict[str, Any]]:
 
 
 def load(engine: sa.Engine, count: int) -> None:
+    """The tasks, each with its request as its origin (as the projector records them)."""
     rng = random.Random(5)
     batch: list[dict[str, Any]] = []
     with engine.begin() as conn:
         for row in rows(count, rng):
             batch.append(row)
             if len(batch) == 5000:
-                conn.execute(TASKS.insert(), batch)
+                _insert(conn, batch)
                 batch = []
         if batch:
-            conn.execute(TASKS.insert(), batch)
+            _insert(conn, batch)
         conn.execute(sa.text("ANALYZE"))
+
+
+def _insert(conn: sa.Connection, tasks: list[dict[str, Any]]) -> None:
+    conn.execute(TASKS.insert(), tasks)
+    origins = [
+        {
+            "task_id": t["task_id"],
+            "event_id": t["source_event_id"],
+            "source": t["source"],
+            "ref": t["source_event_id"].removeprefix("event-"),
+            "requester_email": t["requester_email"],
+            "raised_at": t["raised_at"],
+        }
+        for t in tasks
+    ]
+    conn.execute(ORIGINS.insert(), origins)
 
 
 @contextmanager

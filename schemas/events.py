@@ -187,6 +187,12 @@ class TaskRouted(_Model):
     reopened_at: AwareDatetime | None = Field(
         default=None, description="Set when a closed task was reopened: its clocks restarted"
     )
+    answered_at: AwareDatetime | None = Field(
+        default=None,
+        description="Set when the router answered the request itself (a rush order within "
+        "capacity): the task is resolved with this answer",
+    )
+    answer: Text | None = Field(default=None, description="That answer")
     origin_event_id: str | None = Field(
         default=None,
         description="The request this record routes (a grouped task gets one record per request)",

@@ -248,6 +248,7 @@ class DeliveryAttempt(Base):
 TASKS: Final = cast(sa.Table, Task.__table__)
 ORIGINS: Final = cast(sa.Table, TaskOrigin.__table__)
 ORIGIN_UPDATES: Final = cast(sa.Table, OriginUpdate.__table__)
+TASK_EVENTS: Final = cast(sa.Table, TaskEvent.__table__)
 
 
 def string_limits(table: sa.Table | None = None) -> dict[str, int]:

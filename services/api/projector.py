@@ -33,16 +33,20 @@ from schemas import topics
 from schemas.dlq import DeadLetter
 from schemas.events import (
     SUPPORT_TICKET_UPDATED,
+    TASK_RESOLVED,
     TASK_ROUTED,
     CloudEvent,
     TaskRouted,
     TicketUpdated,
+    derived_id,
 )
 from services.api.clock import Clock, utc_now
 from services.api.db import (
     OPEN,
     ORIGIN_UPDATES,
     ORIGINS,
+    RESOLVED,
+    TASK_EVENTS,
     TASK_ID_RE,
     TASKS,
     insert_origin_if_absent,
@@ -167,6 +171,16 @@ def task_row(event: CloudEvent, *, projected_at: datetime) -> dict[str, Any]:
         "event_ids": json.dumps(routed.event_ids or [routed.source_event_id]),
         "summary": routed.summary,
     }
+    if routed.answered_at is not None:  # answered by the router itself: resolved already
+        answered = _utc(routed.answered_at, "answered_at")
+        row.update(
+            state=RESOLVED,
+            acknowledged_at=answered,
+            resolved_at=answered,
+            resolution=routed.answer,
+            feedback_latency_s=max(0.0, (answered - row["raised_at"]).total_seconds()),
+            updated_at=answered,
+        )
     _check_storable(row)
     return row
 
@@ -219,6 +233,22 @@ def touch_tasks_of(conn: sa.Connection, origin_event_id: str, at: datetime) -> i
         .values(updated_at=at)
     )
     return int(touched.rowcount)
+
+
+def answered_entry(event: CloudEvent, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The timeline entry of a task the router answered itself."""
+    return {
+        "task_id": row["task_id"],
+        "seq": 1,
+        "event_id": derived_id(TASK_RESOLVED, row["task_id"], "router"),
+        "type": TASK_RESOLVED,
+        "at": row["resolved_at"],
+        "actor": "router",
+        "from_state": OPEN,
+        "to_state": RESOLVED,
+        "team": row["team"],
+        "message": row["resolution"],
+    }
 
 
 def origin_row(event: CloudEvent, row: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -407,6 +437,8 @@ class Projector:
         try:
             with self._engine.begin() as conn:
                 inserted = insert_task_if_absent(conn, row)
+                if inserted and row["state"] == RESOLVED:
+                    conn.execute(TASK_EVENTS.insert(), answered_entry(event, row))
                 if origin is not None:
                     insert_origin_if_absent(conn, origin)
                 if not inserted and rerouted and follow_reroute(conn, row):

@@ -103,6 +103,7 @@ from services.router.codec import (
     Incoming,
     OpenClock,
     PoisonMessageError,
+    answered_task,
     check_ticket_update,
     clock_emitted,
     clock_reassign,
@@ -815,8 +816,14 @@ class _Router:
         self.metrics.capacity_checks.labels("feasible" if feasible else "infeasible").inc()
         if feasible and earliest is not None:
             answered = feasible_answer(message, earliest, at=now)
+            task = answered_task(message, answered)
             key = message.account.encode("utf-8")
-            await self._send_acked([(self.topic(topics.FEEDBACK), key, answered.to_bytes())])
+            await self._send_acked(
+                [
+                    (self.topic(topics.FEEDBACK), key, answered.to_bytes()),
+                    (self.topic(topics.ROUTED), key, task.to_bytes()),
+                ]
+            )
             return "answered"
         planning = with_feasibility(message, earliest)
         group = message.decision.group_key.encode("utf-8")

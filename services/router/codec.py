@@ -54,7 +54,7 @@ from schemas.events import (
 )
 from services.core.capacity import CapacityUpdate
 from services.core.errors import HandoffError
-from services.core.grouping import GroupedTask
+from services.core.grouping import GroupedTask, GroupEvent
 from services.core.identity import resolve_account
 from services.core.labels import routing_labels
 from services.core.routetree import Capacity
@@ -651,6 +651,22 @@ def decode_capacity(value: bytes | None) -> CapacityUpdate:
         product_family=data.product_family,
         net_of=frozenset(data.net_of),
     )
+
+
+def answered_task(message: DecisionMessage, answer: CloudEvent) -> CloudEvent:
+    """The ``task.routed`` of a request the router answered itself: a resolved task, so its
+    answer counts in the API's figures (the fastest feedback there is)."""
+    event = message.event
+    single = GroupedTask.open(
+        message.task_id,
+        message.decision.group_key,
+        GroupEvent(event.id, message.account, message.text.requester_email, event.time),
+    )
+    routed = routed_event(message, single, routed_at=answer.time, event_id=message.routed_event_id)
+    data = TaskRouted.model_validate(routed.data).model_copy(
+        update={"answered_at": answer.time, "answer": answer.data["message"]}
+    )
+    return routed.model_copy(update={"data": data.model_dump(mode="json")})
 
 
 def feasible_answer(message: DecisionMessage, earliest: date, *, at: datetime) -> CloudEvent:

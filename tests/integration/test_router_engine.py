@@ -115,6 +115,11 @@ def test_a_rush_order_within_capacity_is_answered_at_once_and_holds_the_units(
         "resolved", "production-planning", first)  # fmt: skip
     latency_ms = record.timestamp - sent.timestamp
     assert latency_ms < 1000, f"answered in {latency_ms} ms"
+    # the API gets the task too, answered already
+    routed = read_topic(kafka_bootstrap, topics.ROUTED, lambda rs: first in routed_ids(rs))
+    (task,) = tasks(records_for(routed, first))
+    assert (task.task_id, task.answer) == (task_id, answer.message)
+    assert task.answered_at == answer.answered_at
 
     # 100 units are left: a second order for 200 is not promised the held units
     producer.send(b"crm:ACME-2", sales_event(second, product_line=line, quantity=200,

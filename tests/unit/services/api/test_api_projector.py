@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from schemas import topics
 from schemas.events import CloudEvent, derived_id
-from services.api.db import TASKS
+from services.api.db import TASK_EVENTS, TASKS
 from services.api.errors import InvalidEventError
 from services.api.metrics import ApiMetrics
 from services.api.producer import PublishError
@@ -345,6 +345,24 @@ def test_a_reopened_task_takes_its_fresh_deadlines(projector: Projector, engine:
         (row,) = conn.execute(sa.select(TASKS.c.sla_due, TASKS.c.acknowledge_by))
     due = datetime(2025, 3, 5, 10, 0, tzinfo=UTC)
     assert tuple(row) == (due, due)
+
+
+def test_a_task_the_router_answered_is_stored_resolved_with_its_latency(
+    projector: Projector, engine: sa.Engine
+) -> None:
+    answered = routed_event(
+        answered_at="2025-03-03T09:00:00.800Z", answer="feasible, earliest date 2025-03-20"
+    )  # raised at 09:00:00
+    assert projector.handle(record(answered.to_bytes(), 0)) == INSERTED
+    assert projector.handle(record(answered.to_bytes(), 1)) == DUPLICATE
+    with engine.connect() as conn:
+        (task,) = conn.execute(sa.select(TASKS))
+        timeline = conn.execute(sa.select(TASK_EVENTS)).all()
+    assert (task.state, task.resolution) == ("resolved", "feasible, earliest date 2025-03-20")
+    assert task.feedback_latency_s == pytest.approx(0.8)
+    assert [(e.type, e.actor, e.from_state, e.to_state) for e in timeline] == [
+        ("task.resolved", "router", "open", "resolved")
+    ]
 
 
 def ticket_updated(event_id: str = "upd-1", **data: Any) -> bytes:

@@ -348,6 +348,11 @@ async def test_a_rush_order_within_capacity_is_answered_and_holds_the_units(rout
     assert feedback.message == "feasible, earliest date 2026-11-30"
     assert feedback.task_id == derived_id("task", "rush-1")
     assert routed_tasks(router, "handoff.team.production-planning") == []
+    # the API gets the task, answered: the fastest feedback counts in its figures
+    ((_, answered),) = routed_tasks(router)
+    assert (answered.task_id, answered.team) == (feedback.task_id, "production-planning")
+    assert (answered.answered_at, answered.answer) == (answer.time, feedback.message)
+    assert answered.earliest_feasible is None  # (set for planning work, not for an answer)
 
     # the same units cannot be promised twice: the next order becomes planning work
     await router.route(

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import OffsetSpec
+from kafka.errors import KafkaError
 
 from services.local.kafka import free_port
 from services.local.processes import terminate
@@ -150,3 +152,25 @@ def read_topic(
         raise AssertionError(f"{topic}: condition not met in {timeout}s ({len(records)} records)")
     finally:
         consumer.close()
+
+
+def start_group_at_end(bootstrap: str, group: str, topic: str, timeout: float = 30.0) -> None:
+    """Commit the topic's end offsets for a new group, so it reads only what comes next."""
+    deadline = time.monotonic() + timeout
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        found = consumer.partitions_for_topic(topic)
+        assert found, f"topic {topic} has no partitions"
+        specs = {TopicPartition(topic, p): OffsetSpec.LATEST for p in sorted(found)}
+        while True:
+            try:
+                admin.reset_group_offsets(group, specs)
+                return
+            except KafkaError as exc:  # a fresh broker creates its offsets topic first
+                if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        consumer.close()
+        admin.close()

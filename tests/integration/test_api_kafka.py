@@ -23,8 +23,6 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import OffsetSpec
-from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -39,6 +37,7 @@ from services.api.settings import ApiSettings
 from services.core.identity import account_from_email
 from services.kafka_admin import ensure_handoff_topics
 from services.local.kafka import free_port
+from tests.processes import start_group_at_end
 
 PARTITIONS = 4
 
@@ -91,24 +90,6 @@ def partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
         return [TopicPartition(topic, p) for p in sorted(found)]
     finally:
         consumer.close()
-
-
-def start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
-    """Commit the topic's end offsets for a new group, so it skips other tests' messages."""
-    deadline = time.monotonic() + 30
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        specs = dict.fromkeys(partitions(bootstrap, topic), OffsetSpec.LATEST)
-        while True:
-            try:
-                admin.reset_group_offsets(group, specs)
-                return
-            except KafkaError as exc:  # a fresh broker creates its offsets topic first
-                if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-    finally:
-        admin.close()
 
 
 def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:

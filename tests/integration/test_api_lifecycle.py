@@ -20,9 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import OffsetSpec
-from kafka.errors import KafkaError
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -34,6 +32,7 @@ from services.api.app import create_app
 from services.api.callbacks import verify
 from services.api.settings import ApiSettings
 from services.kafka_admin import ensure_handoff_topics
+from tests.processes import start_group_at_end
 from tests.receivers import Origin
 
 SECRET = "integration-secret-0123456789"
@@ -73,26 +72,6 @@ def read_matching(
     return found
 
 
-def start_group_at_end(bootstrap: str, group: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    deadline = time.monotonic() + 30
-    try:
-        parts = consumer.partitions_for_topic(topics.ROUTED) or set()
-        specs = {TopicPartition(topics.ROUTED, p): OffsetSpec.LATEST for p in parts}
-        while True:
-            try:
-                admin.reset_group_offsets(group, specs)
-                return
-            except KafkaError as exc:
-                if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-    finally:
-        consumer.close()
-        admin.close()
-
-
 @pytest.fixture(scope="module")
 def bootstrap(kafka_bootstrap: str) -> str:
     ensure_handoff_topics(kafka_bootstrap, ["billing-ui"], 4)
@@ -107,7 +86,7 @@ def run() -> str:
 @pytest.fixture
 def api(bootstrap: str, database_url: str, engine: sa.Engine, run: str) -> Iterator[TestClient]:
     group = f"test-api-lifecycle-{run}"
-    start_group_at_end(bootstrap, group)
+    start_group_at_end(bootstrap, group, topics.ROUTED)
     settings = ApiSettings(
         kafka_bootstrap=bootstrap,
         database_url=database_url,

@@ -14,40 +14,17 @@ import uuid
 from pathlib import Path
 
 import httpx
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import OffsetSpec
-from kafka.errors import KafkaError
-from kafka.structs import TopicPartition
+from kafka import KafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas import topics
 from services.ingest.raw import raw_topic
 from services.kafka_admin import ensure_topics
-from tests.processes import free_port, spawn, stop, wait_for, wait_healthy
+from services.local.kafka import free_port
+from tests.processes import spawn, start_group_at_end, stop, wait_for, wait_healthy
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ingest"
 TOPIC = raw_topic("hubspot")
-
-
-def start_group_at_end(bootstrap: str, group: str, topic: str) -> None:
-    """Commit the group at the topic's end, so it reads only what this test writes."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    deadline = time.monotonic() + 30
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        specs = {TopicPartition(topic, p): OffsetSpec.LATEST for p in parts}
-        while True:
-            try:
-                admin.reset_group_offsets(group, specs)
-                return
-            except KafkaError as exc:
-                if not getattr(exc, "retriable", False) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-    finally:
-        consumer.close()
-        admin.close()
 
 
 def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

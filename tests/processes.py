@@ -56,6 +56,8 @@ def platform_env(kafka_bootstrap: str, database_url: str, home: Path) -> dict[st
         HANDOFF_API_CONSUMER_GROUP=f"handoff-api-{uuid.uuid4().hex[:8]}",
         HANDOFF_ROUTER_DATA_DIR=str(home / "router"),
         HANDOFF_ROUTER_RULES_FILE=str(REPO_ROOT / "deploy" / "config" / "routing.yaml"),
+        # this platform's events only, not what other tests left on the session's broker
+        HANDOFF_ROUTER_OFFSET_RESET="latest",
     )
     return env
 
@@ -72,8 +74,8 @@ def running_platform(env: dict[str, str], home: Path) -> Iterator[Platform]:
     try:
         for name, port in ports.items():
             started.append(spawn(name, f"http://127.0.0.1:{port}", env, home))
-        for service in started:
-            wait_healthy(service)
+        for service in started:  # the router: partitions assigned, so "latest" misses nothing
+            wait_healthy(service, path="/readyz" if service.name == "router" else "/healthz")
         api, router, ingest = started
         yield Platform(ingest=ingest, router=router, api=api, env=env)
     finally:

@@ -217,8 +217,8 @@ def build_app(
 
             reader = asyncio.ensure_future(read())
             try:
-                while True:
-                    events = [await _next_or_raise(waiting, reader)]
+                while (first := await _next_or_raise(waiting, reader)) is not None:
+                    events = [first]
                     while len(events) < BATCH_MAX and not waiting.empty():
                         events.append(waiting.get_nowait())
                     outcomes = await router.handle_batch(events, handle)
@@ -1005,8 +1005,11 @@ async def _retrying_metadata(attempt: Callable[[], Awaitable[_T]], where: str) -
             backoff = min(backoff * 2, 10.0)
 
 
-async def _next_or_raise(waiting: asyncio.Queue[EventT[Any]], reader: asyncio.Future[None]) -> Any:
-    """The next event; the reader's error if it stopped (else a stalled agent would hide it)."""
+async def _next_or_raise(
+    waiting: asyncio.Queue[EventT[Any]], reader: asyncio.Future[None]
+) -> EventT[Any] | None:
+    """The next event; None once the stream ended (the worker stops: what is still queued is
+    not acknowledged, so it is read again); the reader's error if it failed."""
     if not waiting.empty():
         return waiting.get_nowait()
     getting: asyncio.Future[Any] = asyncio.ensure_future(waiting.get())
@@ -1017,9 +1020,9 @@ async def _next_or_raise(waiting: asyncio.Queue[EventT[Any]], reader: asyncio.Fu
         if not getting.done():
             getting.cancel()
     if getting in done:
-        return getting.result()
-    reader.result()  # raises what stopped it
-    raise RuntimeError("the stream ended")
+        return cast(EventT[Any], getting.result())
+    reader.result()  # raises what stopped it, if anything did
+    return None
 
 
 def _related(index: str, account: str, rules: RoutingRules) -> tuple[RelatedTask, ...]:

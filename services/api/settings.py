@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 
 from services.config import ServiceSettings
 
@@ -27,7 +27,14 @@ class ApiSettings(ServiceSettings):
     api_delivery_timeout_s: float = Field(default=10.0, gt=0)
     api_delivery_poll_s: float = Field(default=0.5, gt=0)
     # The routing rules the API shows, tests and checks reassignments against: the newest set
-    # published on handoff.rules under the key (the router's HANDOFF_ROUTER_RULES_KEY), else
-    # this file (the router's default HANDOFF_ROUTER_RULES_FILE).
+    # published on handoff.rules under the key, else this file (the router's default
+    # HANDOFF_ROUTER_RULES_FILE). The key is the routers' own HANDOFF_ROUTER_RULES_KEY unless
+    # HANDOFF_API_RULES_KEY says otherwise, so one variable keeps them on the same rule set.
     api_rules_file: Path = Path("deploy/config/routing.yaml")
-    api_rules_key: str = Field(default="current", min_length=1)
+    api_rules_key: str = Field(
+        default="current",
+        min_length=1,
+        validation_alias=AliasChoices(
+            "HANDOFF_API_RULES_KEY", "HANDOFF_ROUTER_RULES_KEY", "api_rules_key"
+        ),
+    )

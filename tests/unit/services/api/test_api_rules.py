@@ -256,3 +256,16 @@ def test_malformed_labels_are_a_422(with_rules: TestClient, labels: dict[str, An
     response = with_rules.post("/v1/rules/test", json={"labels": labels})
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"].startswith("body.labels")
+
+
+def test_the_api_follows_the_routers_rules_key_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HANDOFF_API_RULES_KEY", raising=False)
+    monkeypatch.delenv("HANDOFF_ROUTER_RULES_KEY", raising=False)
+    assert ApiSettings().api_rules_key == "current"
+    monkeypatch.setenv("HANDOFF_ROUTER_RULES_KEY", "staging")
+    assert ApiSettings().api_rules_key == "staging"
+    monkeypatch.setenv("HANDOFF_API_RULES_KEY", "api-only")
+    assert ApiSettings().api_rules_key == "api-only"
+    assert ApiSettings(api_rules_key="given").api_rules_key == "given"

@@ -629,17 +629,17 @@ class RouteDecisionOut(BaseModel):
 
     @classmethod
     def of(cls, decision: Decision) -> "RouteDecisionOut":
-        clocks = decision.clocks
-        acknowledge = clocks.acknowledge if clocks is not None else None
-        resolve = clocks.resolve if clocks is not None else None
+        acknowledge_by, resolve_by = (
+            decision.clocks.deadlines if decision.clocks is not None else (None, None)
+        )
         return cls(
             route_id=decision.route_id,
             team=decision.team,
             department=decision.department,
             reason=decision.reason,
             sla=decision.sla,
-            acknowledge_by=acknowledge.due if acknowledge is not None else None,
-            resolve_by=resolve.due if resolve is not None else None,
+            acknowledge_by=acknowledge_by,
+            resolve_by=resolve_by,
             group_key=decision.group_key,
             escalate_to=decision.escalate_to,
             labels=dict(decision.labels),

@@ -35,7 +35,7 @@ from schemas import topics
 from schemas.dlq import DeadLetter
 from schemas.events import derived_id
 from services.api.clock import Clock, utc_now
-from services.api.db import Callback, Delivery, DeliveryAttempt, Task, TaskOrigin
+from services.api.db import Callback, Delivery, DeliveryAttempt, Task, TaskOrigin, origins_of
 from services.api.metrics import ApiMetrics
 from services.api.producer import PublishError
 
@@ -150,11 +150,7 @@ def callback_body(
 
 def task_origins(session: Session, task: Task) -> list[Origin]:
     """Every request grouped into the task, oldest first (its first event when none is recorded)."""
-    rows = session.scalars(
-        sa.select(TaskOrigin)
-        .where(TaskOrigin.task_id == task.task_id)
-        .order_by(TaskOrigin.raised_at, TaskOrigin.event_id)
-    ).all()
+    rows = session.scalars(origins_of(task.task_id)).all()
     if not rows:
         return [Origin(task.source_event_id, task.source, None, task.raised_at)]
     return [Origin(r.event_id, r.source, r.ref, r.raised_at) for r in rows]

@@ -245,6 +245,15 @@ class DeliveryAttempt(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
 
 
+def origins_of(task_id: str) -> sa.Select[TaskOrigin]:
+    """The requests grouped into a task, oldest first."""
+    return (
+        sa.select(TaskOrigin)
+        .where(TaskOrigin.task_id == task_id)
+        .order_by(TaskOrigin.raised_at, TaskOrigin.event_id)
+    )
+
+
 TASKS: Final = cast(sa.Table, Task.__table__)
 ORIGINS: Final = cast(sa.Table, TaskOrigin.__table__)
 ORIGIN_UPDATES: Final = cast(sa.Table, OriginUpdate.__table__)

@@ -71,25 +71,6 @@ class KafkaFeedbackPublisher:
         self._producer.close()
 
 
-def feedback_event(task: Task, *, message: str, answered_at: datetime) -> CloudEvent:
-    """The ``task.feedback`` event answering ``task``."""
-    data = TaskFeedback(
-        task_id=task.task_id,
-        source_event_id=task.source_event_id,
-        source=task.source,
-        team=task.team,
-        message=message,
-        raised_at=task.raised_at,
-        answered_at=answered_at,
-    )
-    return envelope(
-        type_=TASK_FEEDBACK,
-        source=FEEDBACK_SOURCE,
-        data=data,
-        time=data.answered_at,
-        event_id=derived_id(TASK_FEEDBACK, task.task_id),
-        subject=task.task_id,
-    )
 
 
 def lifecycle_event(

@@ -19,6 +19,7 @@ from services.api.db import (
     Task,
     TaskEvent,
     TaskOrigin,
+    origins_of,
 )
 from services.api.errors import TaskNotFoundError
 from services.api.lifecycle import ACTIVE, CLOSED
@@ -208,13 +209,7 @@ class SqlTaskRepository:
     def origins(self, task_id: str) -> list[TaskOrigin]:
         """The requests grouped into the task, oldest first."""
         with self._session() as session:
-            return list(
-                session.scalars(
-                    sa.select(TaskOrigin)
-                    .where(TaskOrigin.task_id == task_id)
-                    .order_by(TaskOrigin.raised_at, TaskOrigin.event_id)
-                )
-            )
+            return list(session.scalars(origins_of(task_id)))
 
     def origin_updates(self, task: Task, limit: int = 200) -> list[OriginUpdate]:
         """What the askers changed on the task's requests since, oldest first (the last

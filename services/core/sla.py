@@ -76,6 +76,14 @@ class SlaClocks:
     acknowledge: SlaClock | None
     resolve: SlaClock | None
 
+    @property
+    def deadlines(self) -> tuple[datetime | None, datetime | None]:
+        """(acknowledge by, resolve by); None for a budget the policy does not set."""
+        return (
+            self.acknowledge.due if self.acknowledge else None,
+            self.resolve.due if self.resolve else None,
+        )
+
     def due_events(
         self, now: datetime, *, acknowledged: bool, resolved: bool, already: Set[str] = frozenset()
     ) -> tuple[SlaEvent, ...]:

@@ -352,7 +352,7 @@ class _Router:
         if batch is not None:
             batch.event = event
         try:
-            outcome = await _retrying_metadata(functools.partial(handle, event), _where(event))
+            outcome = await _retrying_metadata(functools.partial(handle, event), event)
         except PoisonMessageError as exc:
             if batch is not None and mark is not None:
                 batch.undo(mark)  # nothing of a refused event goes out
@@ -930,7 +930,7 @@ class _Batch:
         for table, key, value, event in self.writes:
             token = _faust_current_event.set(weakref.ref(event))
             try:
-                await _retrying_metadata(functools.partial(table.apply, key, value), _where(event))
+                await _retrying_metadata(functools.partial(table.apply, key, value), event)
             finally:
                 _faust_current_event.reset(token)
 
@@ -992,7 +992,7 @@ class _BatchedTable(MutableMapping[str, str]):
             self.table[key] = value
 
 
-async def _retrying_metadata(attempt: Callable[[], Awaitable[_T]], where: str) -> _T:
+async def _retrying_metadata(attempt: Callable[[], Awaitable[_T]], event: EventT[Any]) -> _T:
     """A table whose changelog the worker's metadata does not know yet is not the
     message's fault: wait and try again (resends carry the same ids)."""
     backoff = 0.5
@@ -1000,7 +1000,7 @@ async def _retrying_metadata(attempt: Callable[[], Awaitable[_T]], where: str) -
         try:
             return await attempt()
         except PartitionsMismatch as exc:
-            log.warning("%s: %s; retrying in %.1fs", where, exc, backoff)
+            log.warning("%s: %s; retrying in %.1fs", _where(event), exc, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 10.0)
 

@@ -427,16 +427,6 @@ class OpenClock:
             closed_at=datetime.fromisoformat(body["closed_at"]) if body.get("closed_at") else None,
         )
 
-    @property
-    def done(self) -> bool:
-        """Nothing left to signal: the timer can forget it."""
-        return (
-            self.clocks.next_deadline(
-                acknowledged=self.acknowledged, resolved=self.resolved, already=set(self.already)
-            )
-            is None
-        )
-
     def due(self, now: datetime) -> tuple[SlaEvent, ...]:
         return self.clocks.due_events(
             now, acknowledged=self.acknowledged, resolved=self.resolved, already=set(self.already)
@@ -544,8 +534,7 @@ def rerouted_event(
     """The task routed again (handed to ``team``, or reopened) with its deadlines from now on."""
     routed = CloudEvent.model_validate(clock.routed)
     task = TaskRouted.model_validate(routed.data)
-    acknowledge = clocks.acknowledge.due if clocks.acknowledge else None
-    resolve = clocks.resolve.due if clocks.resolve else None
+    acknowledge, resolve = clocks.deadlines
     moved = task.model_copy(
         update={
             "team": team,
@@ -578,9 +567,7 @@ def routed_event(
 ) -> CloudEvent:
     """The ``task.routed`` event of a (grouped) task."""
     d, text, event = message.decision, message.text, message.event
-    clocks = d.clocks
-    acknowledge = clocks.acknowledge.due if clocks and clocks.acknowledge else None
-    resolve = clocks.resolve.due if clocks and clocks.resolve else None
+    acknowledge, resolve = d.clocks.deadlines if d.clocks else (None, None)
     routed = TaskRouted(
         task_id=task.task_id,
         source_event_id=event.id if task.event_count == 1 else task.event_ids[0],

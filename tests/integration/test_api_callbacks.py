@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,18 +20,13 @@ from sqlalchemy.orm import Session
 
 from services.api.callbacks import Deliverer, DeliveryPolicy, schedule_delivery
 from services.api.db import TASKS, Callback, Delivery, DeliveryAttempt, Task, make_engine, upgrade
+from services.api.projector import KafkaDeadLetters
+from services.kafka_admin import ensure_handoff_topics
+from tests.processes import wait_for
 from tests.receivers import Origin
 
 SOURCE = "/zendesk/acme"
 SECRET = "integration-secret-0123456789"
-
-
-class FakeDeadLetters:
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes | None, bytes]] = []
-
-    def send(self, key: bytes | None, value: bytes) -> None:
-        self.sent.append((key, value))
 
 
 class CrashError(Exception):
@@ -61,13 +56,13 @@ def task_row(n: int, now: datetime) -> dict[str, Any]:
     }
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := probe():
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+@pytest.fixture
+def dead_letters(kafka_bootstrap: str) -> Iterator[KafkaDeadLetters]:
+    """The real dead-letter topic (no delivery here should need it)."""
+    ensure_handoff_topics(kafka_bootstrap, [], 4)
+    parked = KafkaDeadLetters(kafka_bootstrap)
+    yield parked
+    parked.close()
 
 
 @pytest.fixture
@@ -109,11 +104,11 @@ def attempt_log(engine: sa.Engine) -> list[tuple[str, int, int | None]]:
 
 
 def test_two_deliverers_racing_post_every_delivery_exactly_once(
-    engines: tuple[sa.Engine, sa.Engine],
+    engines: tuple[sa.Engine, sa.Engine], dead_letters: KafkaDeadLetters
 ) -> None:
     origin = Origin(200)
     policy = DeliveryPolicy(timeout_s=5, poll_interval_s=0.01)
-    deliverers = [Deliverer(e, policy, dead_letters=FakeDeadLetters()) for e in engines]
+    deliverers = [Deliverer(e, policy, dead_letters=dead_letters) for e in engines]
     try:
         ids = owe(engines[0], origin.url, 50)
         for d in deliverers:
@@ -133,7 +128,7 @@ def test_two_deliverers_racing_post_every_delivery_exactly_once(
 
 
 def test_a_delivery_claimed_by_a_process_that_died_is_retried_after_its_lease(
-    engines: tuple[sa.Engine, sa.Engine],
+    engines: tuple[sa.Engine, sa.Engine], dead_letters: KafkaDeadLetters
 ) -> None:
     origin = Origin(200)
     policy = DeliveryPolicy(timeout_s=0.2, lease_margin_s=0.4, poll_interval_s=0.02)
@@ -141,8 +136,8 @@ def test_a_delivery_claimed_by_a_process_that_died_is_retried_after_its_lease(
     def die(*args: Any) -> int:
         raise CrashError
 
-    dying = Deliverer(engines[0], policy, dead_letters=FakeDeadLetters(), post=die)
-    survivor = Deliverer(engines[1], policy, dead_letters=FakeDeadLetters())
+    dying = Deliverer(engines[0], policy, dead_letters=dead_letters, post=die)
+    survivor = Deliverer(engines[1], policy, dead_letters=dead_letters)
     try:
         [delivery_id] = owe(engines[0], origin.url, 1)
         with pytest.raises(CrashError):

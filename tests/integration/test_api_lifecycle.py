@@ -32,19 +32,10 @@ from services.api.app import create_app
 from services.api.callbacks import verify
 from services.api.settings import ApiSettings
 from services.kafka_admin import ensure_handoff_topics
-from tests.processes import start_group_at_end
+from tests.processes import start_group_at_end, wait_for
 from tests.receivers import Origin
 
 SECRET = "integration-secret-0123456789"
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := probe():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def end_offsets_reader(bootstrap: str, topic: str) -> KafkaConsumer:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from services.api.settings import ApiSettings
 from services.kafka_admin import ensure_handoff_topics, ensure_rules_topic
 from services.local.kafka import free_port
 from services.router.rules_file import parse_routing_rules, read_routing_rules
+from tests.processes import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = REPO_ROOT / "deploy" / "config" / "routing.yaml"
@@ -55,15 +56,6 @@ def version_of(text: str) -> str:
 
 def line_of(text: str, needle: str) -> int:
     return text[: text.index(needle)].count("\n") + 1
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := probe():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def published_under(bootstrap: str, key: str) -> list[dict[str, Any]]:

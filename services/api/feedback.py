@@ -71,8 +71,6 @@ class KafkaFeedbackPublisher:
         self._producer.close()
 
 
-
-
 def lifecycle_event(
     task: Task, *, type_: str, status: str, message: str, at: datetime, event_id: str
 ) -> CloudEvent:

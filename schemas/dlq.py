@@ -9,8 +9,24 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class ConsumedRecord(Protocol):
+    """What kafka-python's ConsumerRecord and Faust's Message both carry."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 class DeadLetter(BaseModel):
@@ -56,6 +72,23 @@ class DeadLetter(BaseModel):
             value_b64=base64.b64encode(raw).decode("ascii"),
             service=service,
             at=at.astimezone(UTC),
+        )
+
+    @classmethod
+    def of_record(
+        cls, record: ConsumedRecord, *, reason: str, error_type: str, service: str, at: datetime
+    ) -> DeadLetter:
+        """A dead letter for a record a consumer read (kafka-python's or Faust's)."""
+        return cls.from_raw(
+            reason=reason,
+            error_type=error_type,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            service=service,
+            at=at,
         )
 
     def original_value(self) -> bytes:

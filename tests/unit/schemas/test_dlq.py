@@ -51,3 +51,36 @@ def test_a_missing_key_and_value_are_kept_as_such() -> None:
     assert letter.key is None
     assert (letter.value, letter.value_b64) == ("", "")
     assert letter.original_value() == b""
+
+
+def test_a_dead_letter_of_a_consumed_record_keeps_where_it_came_from() -> None:
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+
+    from schemas.dlq import DeadLetter
+
+    @dataclass(frozen=True)
+    class Record:
+        topic: str = "handoff.raw.support"
+        partition: int = 3
+        offset: int = 41
+        key: bytes | None = b"acme"
+        value: bytes | None = b"\xff{"
+
+    at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    letter = DeadLetter.of_record(
+        Record(), reason="not JSON", error_type="InvalidJson", service="router", at=at
+    )
+    assert (letter.topic, letter.partition, letter.offset, letter.key) == (
+        "handoff.raw.support",
+        3,
+        41,
+        "acme",
+    )
+    assert letter.original_value() == b"\xff{"
+    assert (letter.reason, letter.error_type, letter.service, letter.at) == (
+        "not JSON",
+        "InvalidJson",
+        "router",
+        at,
+    )

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what handoff's tests and demo need from Debian's packages when it is
-# missing: Java 17+ and Maven (to fetch and run Apache Kafka's jars) and the
-# PostgreSQL server binaries (the suite runs its own throwaway cluster).
+# missing: Java 17+ and Maven (to fetch and run Apache Kafka's jars), the
+# PostgreSQL server binaries (the suite runs its own throwaway cluster) and, for
+# the tests (--with-postgres, as `make test` passes), Prometheus: its `prometheus`
+# server and `promtool` (rule checks and rule unit tests) from Debian's package.
+# Grafana is not in Debian's archive: the dashboards are validated against its
+# schema instead (tests/unit/deploy/test_grafana_dashboards.py).
 set -euo pipefail
 
 need=()
@@ -10,6 +14,9 @@ command -v mvn >/dev/null 2>&1 || need+=(maven)
 if [ "${1:-}" = "--with-postgres" ] && [ -z "${HANDOFF_TEST_DATABASE_URL:-}" ] \
    && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && [ -z "${HANDOFF_PG_BINDIR:-}" ]; then
   need+=(postgresql)
+fi
+if [ "${1:-}" = "--with-postgres" ] && ! command -v promtool >/dev/null 2>&1; then
+  need+=(prometheus)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 
@@ -21,5 +28,6 @@ fi
 echo "installing from Debian's packages: ${need[*]}"
 "${sudo_cmd[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${need[@]}"
-# The Debian package starts a cluster on 5432; the suite uses its own, so leave
-# the system one alone.
+# The Debian packages start a PostgreSQL cluster on 5432 and a Prometheus on
+# 9090 (where systemd runs); the suite starts its own on free ports, so leave
+# the system ones alone.

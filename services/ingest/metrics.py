@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.ingest.signatures import REASONS
+from services.kafka_lag import ConsumerLagCollector, kafka_lag_collector
 
 # HTTP sources, and the raw Kafka sources as raw:<source> (a bounded set either way).
 SOURCES = (
@@ -23,6 +26,8 @@ OUTCOMES = (
 )
 RAW_SOURCES = tuple(s.removeprefix("raw:") for s in SOURCES if s.startswith("raw:"))
 RAW_OUTCOMES = ("normalised", "dead_lettered")
+# Why raw-ingest parked a record on handoff.dlq (services/ingest/raw.py), else other.
+RAW_DLQ_REASONS = ("InvalidPayload", "other")
 PUBLISH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -46,6 +51,12 @@ class IngestMetrics:
             ["source", "reason"],
             registry=registry,
         )
+        self.requests = Counter(
+            "handoff_ingest_requests_total",
+            "HTTP requests by route template, method and status code (5xx: ingest's fault).",
+            ["route", "method", "status"],
+            registry=registry,
+        )
         for source in SOURCES:
             for outcome in OUTCOMES:
                 self.events.labels(source=source, outcome=outcome)
@@ -59,6 +70,10 @@ class IngestMetrics:
         if source not in SOURCES:
             raise ValueError(f"unknown source {source!r}")
         self.events.labels(source=source, outcome=outcome).inc()
+
+    def responded(self, route: str, method: str, status: int) -> None:
+        """One HTTP response; ``route`` is the path template (/v1/sources/{source}/...)."""
+        self.requests.labels(route=route, method=method, status=str(status)).inc()
 
 
 class RawIngestMetrics:
@@ -88,8 +103,31 @@ class RawIngestMetrics:
             "Unix time of the last offset commit (0 before the first).",
             registry=registry,
         )
+        self.dead_letters = Counter(
+            "handoff_ingest_raw_dead_letters_total",
+            "Records sent to handoff.dlq, by source and reason (the error type).",
+            ["source", "reason"],
+            registry=registry,
+        )
+        self._registry = registry
         for source in RAW_SOURCES:
-            self.consumed.labels(source=source)
-            self.produce_retries.labels(source=source)
-            for outcome in RAW_OUTCOMES:
-                self.records.labels(source=source, outcome=outcome)
+            self._zero(source)
+
+    def _zero(self, source: str) -> None:
+        self.consumed.labels(source=source)
+        self.produce_retries.labels(source=source)
+        for outcome in RAW_OUTCOMES:
+            self.records.labels(source=source, outcome=outcome)
+        for reason in RAW_DLQ_REASONS:
+            self.dead_letters.labels(source=source, reason=reason)
+
+    def dead_lettered(self, source: str, error_type: str) -> None:
+        """One record sent to handoff.dlq; an unknown error type counts as other."""
+        reason = error_type if error_type in RAW_DLQ_REASONS else "other"
+        self.dead_letters.labels(source=source, reason=reason).inc()
+
+    def watch_consumer_lag(self, bootstrap: str, groups: Sequence[str]) -> ConsumerLagCollector:
+        """Serve raw-ingest's consumer-group lag (handoff_ingest_raw_consumer_lag_messages)."""
+        collector = kafka_lag_collector("ingest_raw", bootstrap, groups)
+        self._registry.register(collector)
+        return collector

@@ -48,7 +48,8 @@ HOST_FIELDS = {
     "api": "api_host",
 }
 # Third-party images that bring their own command.
-IMAGES_WITH_COMMAND = ("apache/kafka:", "postgres:", "prom/prometheus:")
+IMAGES_WITH_COMMAND = ("apache/kafka:", "postgres:", "prom/prometheus:", "grafana/grafana:")
+GRAFANA = ROOT / "deploy" / "grafana"
 
 
 def load(path: Path) -> Any:
@@ -95,7 +96,7 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
 
 def test_the_expected_services_are_there(services: dict[str, dict[str, Any]]) -> None:
     handoff = {"topics", "ingest", "raw-ingest", "router", "api"}
-    assert {"kafka", "postgres", "prometheus", *handoff} <= set(services)
+    assert {"kafka", "postgres", "prometheus", "grafana", *handoff} <= set(services)
     assert services["kafka"]["image"] == "apache/kafka:4.4.0"
     assert services["postgres"]["image"].startswith("postgres:16")
 
@@ -230,3 +231,30 @@ def test_the_image_installs_the_package_with_what_it_needs() -> None:
     # the rules file the router and topics services are pointed at is in the image
     assert "deploy/config" in sources
     assert (ROOT / "deploy" / "config" / "routing.yaml").exists()
+
+
+def test_prometheus_loads_the_mounted_rule_files(services: dict[str, dict[str, Any]]) -> None:
+    config = load(PROMETHEUS)
+    assert config["rule_files"] == ["rules/*.yml"]  # relative to /etc/prometheus/prometheus.yml
+    mounts = services["prometheus"]["volumes"]
+    assert "./deploy/prometheus/rules:/etc/prometheus/rules:ro" in mounts
+    assert list((PROMETHEUS.parent / "rules").glob("*.yml"))
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboards(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    grafana = services["grafana"]
+    assert grafana["image"].startswith("grafana/grafana:")
+    mounts = grafana["volumes"]
+    assert "./deploy/grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    dashboards = "./deploy/grafana/dashboards:/var/lib/grafana/dashboards/handoff:ro"
+    assert dashboards in mounts
+    providers = load(GRAFANA / "provisioning" / "dashboards" / "handoff.yml")["providers"]
+    assert providers[0]["options"]["path"] == dashboards.split(":")[1]
+    datasource = load(GRAFANA / "provisioning" / "datasources" / "prometheus.yml")
+    url = datasource["datasources"][0]["url"]
+    assert url == f"http://prometheus:{services['prometheus']['ports'][0].split(':')[1]}"
+    # no default password: compose refuses to start without one
+    assert environment(grafana)["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_PASSWORD:?")
+    assert "prometheus" in grafana["depends_on"]

@@ -202,6 +202,11 @@ class TaskRouted(_Model):
         max_length=128,
         description="That request's id in the system that raised it, e.g. the Zendesk ticket id",
     )
+    sla_started_at: AwareDatetime | None = Field(
+        default=None,
+        description="Set when the SLA clocks started later than raised_at: the request was "
+        "raised long before handoff received it, so it is timed from its receipt",
+    )
 
 
 class TaskState(StrEnum):
@@ -346,6 +351,17 @@ class CloudEvent(_Model):
     subject: str | None = None
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any]
+    slastart: AwareDatetime | None = Field(
+        default=None,
+        description="CloudEvents extension: when the request's SLA clocks start, given only "
+        "when not at `time` -- a request raised long before handoff received it (or dated "
+        "after its receipt) is timed from when ingest received it. Readers: `sla_start`.",
+    )
+
+    @property
+    def sla_start(self) -> datetime:
+        """When this request's SLA clocks start: ``slastart`` if given, else ``time``."""
+        return self.slastart or self.time
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
@@ -368,6 +384,7 @@ def envelope(
     time: datetime,
     event_id: str,
     subject: str | None = None,
+    sla_start: datetime | None = None,
 ) -> CloudEvent:
     return CloudEvent(
         id=event_id,
@@ -376,4 +393,5 @@ def envelope(
         time=time,
         subject=subject,
         data=data.model_dump(mode="json"),
+        slastart=sla_start,
     )

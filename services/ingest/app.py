@@ -3,26 +3,27 @@
 A ticket is accepted (202) only once the broker acknowledged it; bad input is
 refused with a 4xx that names the field and the reason, and an unreachable
 broker is a 503 with ``Retry-After`` -- never a 500, never a silent drop.
+``/healthz`` says whether the broker answers; ``/readyz`` whether ingest can deliver
+now (an event was acknowledged lately, or Kafka has leaders for ingest's topics).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 
+from schemas import topics
 from schemas.events import (
     SUPPORT_TICKET,
     CloudEvent,
@@ -32,24 +33,47 @@ from schemas.events import (
     derived_id,
     envelope,
 )
-from services.core.errors import HandoffError
+from services.asgi_metrics import Record, ResponseMetricsMiddleware
 from services.ingest.adapters import capacity_csv, freshdesk, handoff, hubspot, salesforce, zendesk
 from services.ingest.adapters.base import AdapterContext, AdapterError, Normalised
+from services.ingest.bodies import (
+    CSV_MEDIA_TYPE,
+    JSON_MEDIA_TYPE,
+    RequestRejectedError,
+    parse_json,
+    parse_ticket,
+    read_body,
+    read_json_body,
+    require_json,
+    require_media,
+)
+from services.ingest.decoding import decode_json
 from services.ingest.metrics import IngestMetrics
-from services.ingest.publisher import EventPublisher, KafkaPublisher, PublishError
+from services.ingest.publisher import BrokerHealth, EventPublisher, KafkaPublisher, PublishError
 from services.ingest.settings import IngestSettings
 from services.ingest.signatures import SignatureError, verify_handoff, verify_zendesk
+
+__all__ = [
+    "RequestRejectedError",
+    "create_app",
+    "parse_json",
+    "parse_ticket",
+    "read_body",
+    "read_json_body",
+    "require_json",
+    "require_media",
+]
 
 log = logging.getLogger(__name__)
 
 SUPPORT = "support"
 SUPPORT_SOURCE = "/sources/support"
+SUPPORT_PATH = "/v1/sources/support/tickets"
 RETRY_AFTER_S = 5
-JSON_MEDIA_TYPE = "application/json"
-CSV_MEDIA_TYPE = "text/csv"
 
 Adapter = Callable[[object, AdapterContext], list[Normalised]]
 Verifier = Callable[..., None]
+Handler = Callable[[Request], Coroutine[Any, Any, JSONResponse]]
 
 # source -> (path, adapter, signature scheme, media type, summary); support is special-cased
 WEBHOOKS: dict[str, tuple[str, Adapter, Verifier, str, str]] = {
@@ -67,28 +91,87 @@ WEBHOOKS: dict[str, tuple[str, Adapter, Verifier, str, str]] = {
                 "HubSpot CRM objects (deal, note, contact)"),
 }  # fmt: skip
 CSV_PATH = "/v1/sources/capacity/csv"
+CSV_SUMMARY = "A production capacity CSV export (one row per line and date)"
+CONTRACTS: dict[str, type[BaseModel]] = {"sales": SalesNote, "capacity": ProductionCapacity}
+INGEST_TOPICS = (topics.INGEST_SUPPORT, topics.INGEST_SALES, topics.INGEST_CAPACITY)
 
 Clock = Callable[[], datetime]
 
 
-class RequestRejectedError(HandoffError):
-    """A request ingest refuses: its HTTP status, metric outcome and detail."""
+class Ingest:
+    """What every endpoint shares: the settings, the sink, the metrics and the clock."""
 
     def __init__(
-        self,
-        status: int,
-        outcome: str,
-        detail: str | list[dict[str, Any]],
-        headers: Mapping[str, str] | None = None,
+        self, settings: IngestSettings, sink: EventPublisher, metrics: IngestMetrics, now: Clock
     ) -> None:
-        super().__init__(f"{status}: {detail}")
-        self.status = status
-        self.outcome = outcome
-        self.detail = detail
-        self.headers = dict(headers or {})
+        self.settings, self.sink, self.metrics, self.now = settings, sink, metrics, now
+        self.limits, self.window = settings.json_limits(), settings.time_window()
 
-    def response(self) -> JSONResponse:
-        return JSONResponse({"detail": self.detail}, status_code=self.status, headers=self.headers)
+    def context(self) -> AdapterContext:
+        return AdapterContext(
+            received_at=self.now(),
+            loss_reasons=self.settings.ingest_loss_reasons,
+            window=self.window,
+        )
+
+    async def support_ticket(self, request: Request) -> Normalised:
+        body = await read_json_body(request, self.settings.ingest_max_body_bytes)
+        self.authenticate(SUPPORT, verify_handoff, request, body)
+        ticket = parse_ticket(body, self.limits)
+        try:
+            out = handoff.ticket_normalised(ticket, self.context())
+        except AdapterError as exc:
+            raise RequestRejectedError.unusable(exc) from None
+        await self.publish_all([out])
+        return out
+
+    async def webhook(
+        self, request: Request, source: str, adapter: Adapter, verify: Verifier, media: str
+    ) -> list[Normalised]:
+        raw = await read_body(request, self.settings.ingest_max_body_bytes, media)
+        self.authenticate(source, verify, request, raw)
+        try:
+            payload = raw if media == CSV_MEDIA_TYPE else decode_json(raw, self.limits)
+            outs = adapter(payload, self.context())
+        except AdapterError as exc:
+            raise RequestRejectedError.unusable(exc) from None
+        await self.publish_all(outs)
+        return outs
+
+    def authenticate(self, source: str, verify: Verifier, request: Request, body: bytes) -> None:
+        """Raise a 401 unless the body is signed with the source's secret (or may be unsigned)."""
+        try:
+            self._verify(source, verify, request, body)
+        except SignatureError as exc:
+            self.metrics.signature_failures.labels(source=source, reason=exc.reason).inc()
+            log.warning("refused a %s request: %s (%s)", source, exc.reason, exc.detail)
+            raise RequestRejectedError(
+                401, "unauthorized", f"signature refused: {exc.detail}"
+            ) from None
+
+    def _verify(self, source: str, verify: Verifier, request: Request, body: bytes) -> None:
+        secret = self.settings.secret(source)
+        if secret is None:
+            if source in self.settings.ingest_unsigned_sources:
+                return
+            env = f"HANDOFF_INGEST_SECRET_{source.upper()}"
+            raise SignatureError("unconfigured", f"no secret configured for {source}; set {env}")
+        max_skew = self.settings.ingest_signature_max_skew_s
+        verify(secret, request.headers, body, now=self.now(), max_skew_s=max_skew)
+
+    async def publish_all(self, outs: list[Normalised]) -> None:
+        for out in outs:
+            await publish(
+                out.topic, out.key.encode(), out.event.to_bytes(), self.sink, self.metrics
+            )
+
+    def refused(self, source: str, rejected: RequestRejectedError) -> JSONResponse:
+        self.metrics.count(source, rejected.outcome)
+        return rejected.response()
+
+    def accepted(self, source: str, body: dict[str, Any]) -> JSONResponse:
+        self.metrics.count(source, "accepted")
+        return JSONResponse(body, status_code=202)
 
 
 def create_app(
@@ -99,206 +182,109 @@ def create_app(
     clock: Clock | None = None,
 ) -> FastAPI:
     """The ingest app; without a publisher it builds (and at shutdown closes) a Kafka one."""
-    owned = publisher is None
-    sink: EventPublisher = publisher or KafkaPublisher(
-        settings.kafka_bootstrap, ack_timeout_s=settings.ingest_ack_timeout_s
-    )
+    sink = publisher or _kafka_publisher(settings)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = IngestMetrics(registry)
-    now = clock or _utc_now
+    ingest = Ingest(settings, sink, metrics, clock or _utc_now)
+    app = FastAPI(title="handoff ingest", lifespan=_closing(sink, owned=publisher is None))
+    app.add_middleware(ResponseMetricsMiddleware, record=_responded(metrics))
+    _add_support_route(app, ingest)
+    _add_webhook_routes(app, ingest)
+    _add_status_routes(app, ingest, registry)
+    return app
 
+
+def _responded(metrics: IngestMetrics) -> Record:
+    """Every response by route template, method and status (the 5xx/503 alert reads it)."""
+    return lambda route, method, status, _took: metrics.responded(route, method, status)
+
+
+def _kafka_publisher(settings: IngestSettings) -> KafkaPublisher:
+    return KafkaPublisher(
+        settings.kafka_bootstrap,
+        ack_timeout_s=settings.ingest_ack_timeout_s,
+        probe_topics=INGEST_TOPICS,
+    )
+
+
+def _closing(
+    sink: EventPublisher, *, owned: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         if owned:
             await run_in_threadpool(sink.close)
 
-    app = FastAPI(title="handoff ingest", lifespan=lifespan)
+    return lifespan
 
-    def context() -> AdapterContext:
-        return AdapterContext(received_at=now(), loss_reasons=settings.ingest_loss_reasons)
 
-    def authenticate(source: str, verify: Verifier, request: Request, body: bytes) -> None:
-        """Raise a 401 unless the body is signed with the source's secret (or may be unsigned)."""
-        secret = settings.secret(source)
-        try:
-            if secret is None:
-                if source in settings.ingest_unsigned_sources:
-                    return
-                env = f"HANDOFF_INGEST_SECRET_{source.upper()}"
-                raise SignatureError(
-                    "unconfigured", f"no secret configured for {source}; set {env}"
-                )
-            verify(
-                secret,
-                request.headers,
-                body,
-                now=now(),
-                max_skew_s=settings.ingest_signature_max_skew_s,
-            )
-        except SignatureError as exc:
-            metrics.signature_failures.labels(source=source, reason=exc.reason).inc()
-            log.warning("refused a %s request: %s (%s)", source, exc.reason, exc.detail)
-            raise RequestRejectedError(
-                401, "unauthorized", f"signature refused: {exc.detail}"
-            ) from None
-
-    @app.post(
-        "/v1/sources/support/tickets",
-        status_code=202,
-        summary="Hand a support ticket to handoff (202 once Kafka acknowledged it)",
-        openapi_extra=_json_body_doc(app, SupportTicket),
-    )
+def _add_support_route(app: FastAPI, ingest: Ingest) -> None:
     async def receive_support_ticket(request: Request) -> JSONResponse:
         try:
-            body = await read_json_body(request, settings.ingest_max_body_bytes)
-            authenticate(SUPPORT, verify_handoff, request, body)
-            ticket = parse_ticket(body)
-            out = handoff.ticket_normalised(ticket, context())
-            await publish(out.topic, out.key.encode(), out.event.to_bytes(), sink, metrics)
+            out = await ingest.support_ticket(request)
         except RequestRejectedError as rejected:
-            metrics.count(SUPPORT, rejected.outcome)
-            return rejected.response()
-        metrics.count(SUPPORT, "accepted")
-        body_out = {"id": out.event.id, "account": out.key, "topic": out.topic}
-        return JSONResponse(body_out, status_code=202)
-
-    def webhook(source: str, adapter: Adapter, verify: Verifier, media: str) -> Any:
-        async def receive(request: Request) -> JSONResponse:
-            try:
-                raw = await read_body(request, settings.ingest_max_body_bytes, media)
-                authenticate(source, verify, request, raw)
-                payload = raw if media == CSV_MEDIA_TYPE else parse_json(raw)
-                try:
-                    outs = adapter(payload, context())
-                except AdapterError as exc:
-                    raise RequestRejectedError(422, "rejected", exc.errors) from None
-                for out in outs:
-                    await publish(out.topic, out.key.encode(), out.event.to_bytes(), sink, metrics)
-            except RequestRejectedError as rejected:
-                metrics.count(source, rejected.outcome)
-                return rejected.response()
-            metrics.count(source, "accepted")
-            return JSONResponse({"events": [_summary(o) for o in outs]}, status_code=202)
-
-        return receive
-
-    for source, (path, adapter, verify, media, summary) in WEBHOOKS.items():
-        models: dict[str, type[BaseModel]] = {"sales": SalesNote, "capacity": ProductionCapacity}
-        model = models.get(source)
-        doc = _json_body_doc(app, model) if model else _any_body_doc(media)
-        app.post(path, status_code=202, summary=summary, openapi_extra=doc)(
-            webhook(source, adapter, verify, media)
+            return ingest.refused(SUPPORT, rejected)
+        return ingest.accepted(
+            SUPPORT, {"id": out.event.id, "account": out.key, "topic": out.topic}
         )
-    app.post(
-        CSV_PATH,
-        status_code=202,
-        summary="A production capacity CSV export (one row per line and date)",
-        openapi_extra=_any_body_doc(CSV_MEDIA_TYPE),
-    )(webhook("capacity", capacity_csv.adapt, verify_handoff, CSV_MEDIA_TYPE))
 
-    @app.get("/healthz")
+    summary = "Hand a support ticket to handoff (202 once Kafka acknowledged it)"
+    doc = _json_body_doc(app, SupportTicket)
+    app.post(SUPPORT_PATH, status_code=202, summary=summary, openapi_extra=doc)(
+        receive_support_ticket
+    )
+
+
+def _add_webhook_routes(app: FastAPI, ingest: Ingest) -> None:
+    for source, (path, adapter, verify, media, summary) in WEBHOOKS.items():
+        model = CONTRACTS.get(source)
+        doc = _json_body_doc(app, model) if model else _any_body_doc(media)
+        handler = _webhook(ingest, source, adapter, verify, media)
+        app.post(path, status_code=202, summary=summary, openapi_extra=doc)(handler)
+    csv_doc = _any_body_doc(CSV_MEDIA_TYPE)
+    handler = _webhook(ingest, "capacity", capacity_csv.adapt, verify_handoff, CSV_MEDIA_TYPE)
+    app.post(CSV_PATH, status_code=202, summary=CSV_SUMMARY, openapi_extra=csv_doc)(handler)
+
+
+def _webhook(
+    ingest: Ingest, source: str, adapter: Adapter, verify: Verifier, media: str
+) -> Handler:
+    async def receive(request: Request) -> JSONResponse:
+        try:
+            outs = await ingest.webhook(request, source, adapter, verify, media)
+        except RequestRejectedError as rejected:
+            return ingest.refused(source, rejected)
+        return ingest.accepted(source, {"events": [_summary(o) for o in outs]})
+
+    return receive
+
+
+def _add_status_routes(app: FastAPI, ingest: Ingest, registry: CollectorRegistry) -> None:
     async def healthz() -> JSONResponse:
-        health = await run_in_threadpool(sink.check)
-        body = {
-            "status": "ok" if health.reachable else "unavailable",
-            "kafka": {"reachable": health.reachable, "detail": health.detail},
-        }
-        return JSONResponse(body, status_code=200 if health.reachable else 503)
+        health = await run_in_threadpool(ingest.sink.check)
+        return _status(health, "ok", "unavailable", "reachable")
 
-    @app.get("/metrics")
+    async def readyz() -> JSONResponse:
+        """Ready: an event was acknowledged lately, or Kafka has leaders for ingest's topics."""
+        max_age = ingest.settings.ingest_ready_delivered_s
+        health = await run_in_threadpool(ingest.sink.ready, max_age)
+        return _status(health, "ready", "not_ready", "ready")
+
     async def metrics_page() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    app.get("/healthz")(healthz)
+    app.get("/readyz")(readyz)
+    app.get("/metrics")(metrics_page)
 
 
-async def read_json_body(request: Request, limit: int) -> bytes:
-    """The body of a JSON request, refusing other media types and more than ``limit`` bytes."""
-    return await read_body(request, limit, JSON_MEDIA_TYPE)
-
-
-async def read_body(request: Request, limit: int, media_type: str) -> bytes:
-    """The body of a request of ``media_type``, refusing others and more than ``limit`` bytes."""
-    require_media(request.headers, media_type)
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not declared.strip().isdigit():
-            detail = f"Content-Length {declared!r} is not a number"
-            raise RequestRejectedError(400, "rejected", detail)
-        if int(declared) > limit:
-            raise _too_large(limit)
-    chunks: list[bytes] = []
-    received = 0
-    try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limit:
-                raise _too_large(limit)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise RequestRejectedError(400, "rejected", "the client went away mid-body") from None
-    return b"".join(chunks)
-
-
-def require_json(headers: Mapping[str, str]) -> None:
-    require_media(headers, JSON_MEDIA_TYPE)
-
-
-def require_media(headers: Mapping[str, str], expected: str) -> None:
-    raw = headers.get("content-type", "")
-    media_type, _, rest = raw.partition(";")
-    if media_type.strip().lower() != expected:
-        got = f"got {raw!r}" if raw else "none given"
-        raise _unsupported(f"Content-Type must be {expected} ({got})")
-    params = dict(_param(p) for p in rest.split(";") if p.strip())
-    if params.get("charset", "utf-8") not in ("utf-8", "utf8"):
-        raise _unsupported(f"the body must be UTF-8 (got charset={params['charset']})")
-    encoding = headers.get("content-encoding", "identity").strip().lower()
-    if encoding not in ("", "identity"):
-        raise _unsupported(f"Content-Encoding {encoding!r} is not supported; send plain JSON")
-
-
-def parse_ticket(body: bytes) -> SupportTicket:
-    """Validate the body as a SupportTicket; every problem named by field and reason."""
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        detail = [
-            {
-                "loc": ["body"],
-                "msg": f"body is not valid UTF-8 (invalid byte at offset {exc.start})",
-                "type": "utf8_invalid",
-            }
-        ]
-        raise RequestRejectedError(422, "rejected", detail) from None
-    try:
-        return SupportTicket.model_validate_json(body)
-    except ValidationError as exc:
-        errors: list[dict[str, Any]] = [
-            {"loc": ["body", *error["loc"]], "msg": error["msg"], "type": error["type"]}
-            for error in exc.errors(include_url=False)
-        ]
-        raise RequestRejectedError(422, "rejected", errors) from None
-
-
-def parse_json(body: bytes) -> object:
-    """The body as JSON (any shape: the adapter judges it), or a 422 saying why not."""
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        msg = f"body is not valid UTF-8 (invalid byte at offset {exc.start})"
-        raise RequestRejectedError(422, "rejected", _body_error(msg, "utf8_invalid")) from None
-    except json.JSONDecodeError as exc:
-        msg = f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        raise RequestRejectedError(422, "rejected", _body_error(msg, "json_invalid")) from None
-    except RecursionError:
-        msg = "invalid JSON: nested too deeply"
-        raise RequestRejectedError(422, "rejected", _body_error(msg, "json_invalid")) from None
-
-
-def _body_error(msg: str, type_: str) -> list[dict[str, Any]]:
-    return [{"loc": ["body"], "msg": msg, "type": type_}]
+def _status(health: BrokerHealth, good: str, bad: str, flag: str) -> JSONResponse:
+    body = {
+        "status": good if health.reachable else bad,
+        "kafka": {flag: health.reachable, "detail": health.detail},
+    }
+    return JSONResponse(body, status_code=200 if health.reachable else 503)
 
 
 def _summary(out: Normalised) -> dict[str, str]:
@@ -360,19 +346,6 @@ def _json_body_doc(app: FastAPI, model: type[BaseModel]) -> dict[str, Any]:
     app.openapi = openapi  # type: ignore[method-assign]
     content = {JSON_MEDIA_TYPE: {"schema": schema}}
     return {"requestBody": {"required": True, "content": content}}
-
-
-def _param(part: str) -> tuple[str, str]:
-    name, _, value = part.partition("=")
-    return name.strip().lower(), value.strip().strip('"').lower()
-
-
-def _too_large(limit: int) -> RequestRejectedError:
-    return RequestRejectedError(413, "too_large", f"the body is larger than {limit} bytes")
-
-
-def _unsupported(detail: str) -> RequestRejectedError:
-    return RequestRejectedError(415, "unsupported_media", detail)
 
 
 def _utc_now() -> datetime:

@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 
 from services.ingest.adapters import ADAPTERS, capacity_csv
 from services.ingest.adapters.base import AdapterContext, AdapterError, Normalised
+from services.ingest.decoding import JsonLimits, decode_json
 from services.ingest.publisher import PublishError, probe_tcp, producer_config
 
 WINDOW = 5000  # records in flight before waiting for their acknowledgements
@@ -120,7 +121,7 @@ def count_records(path: Path) -> int:
 
 def records(path: Path, source: str, ctx: AdapterContext) -> Iterator[Record]:
     if source == "capacity-csv":
-        yield from _csv_records(path)
+        yield from _csv_records(path, ctx)
         return
     adapter = ADAPTERS[source]
     with path.open(encoding="utf-8", errors="surrogateescape") as handle:
@@ -184,26 +185,20 @@ def _json_record(
     number: int, line: str, adapter: Callable[[object, AdapterContext], list[Normalised]],
     ctx: AdapterContext,
 ) -> Record:  # fmt: skip
+    raw = line.encode("utf-8", "surrogateescape")  # the file's bytes, as read
     try:
-        payload = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        reason = f"invalid JSON: {exc}"
-        return Record(number, line, error=AdapterError.at(("line", number), reason, "json_invalid"))
-    except UnicodeError:
-        reason = "not valid UTF-8"
-        return Record(number, line, error=AdapterError.at(("line", number), reason, "utf8_invalid"))
-    try:
+        payload = decode_json(raw, JsonLimits(), ("line", number))
         return Record(number, line, events=adapter(payload, ctx))
     except AdapterError as exc:
         return Record(number, line, error=exc)
 
 
-def _csv_records(path: Path) -> Iterator[Record]:
+def _csv_records(path: Path, ctx: AdapterContext) -> Iterator[Record]:
     """Each row; a snapshot's event rides on its first row, its other rows carry none."""
     content = path.read_text(encoding="utf-8", errors="replace")
     lines = content.removeprefix("\ufeff").splitlines()
-    rows, errors = capacity_csv.parse(content)
-    events, more = capacity_csv.events(rows)
+    rows, errors = capacity_csv.parse(content, ctx)
+    events, more = capacity_csv.events(rows, ctx)
     bad = {e.number: e for e in errors + more}
     by_key = {_key_of(out): out for out in events}
     by_number = {row.number: row for row in rows}

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -22,6 +25,10 @@ from rich.progress import (
 
 from services.ingest.adapters.base import AdapterContext
 from services.ingest.publisher import PublishError
+
+if TYPE_CHECKING:
+    from services.ingest.batch import KafkaBatchSink, Summary
+    from services.ingest.settings import IngestSettings
 
 
 class Source(StrEnum):
@@ -48,23 +55,60 @@ def ingest_file(
     summary_json: bool = JSON_OPT,
 ) -> None:
     """Import a file of a source's payloads into Kafka; re-running it is harmless."""
-    from datetime import UTC, datetime
-
-    from services.ingest import batch
     from services.ingest.settings import IngestSettings
 
     settings = IngestSettings()
     rejects_path = rejects or file.with_name(file.name + ".rejects.jsonl")
-    ctx = AdapterContext(received_at=datetime.now(UTC), loss_reasons=settings.ingest_loss_reasons)
+    ctx = _context(settings)
+    sink = _batch_sink(settings)
     try:
-        sink = batch.KafkaBatchSink(
-            settings.kafka_bootstrap, ack_timeout_s=settings.ingest_ack_timeout_s
-        )
+        summary = _imported(file, source.value, sink, rejects_path, ctx)
+    finally:
+        sink.close()
+    if summary.rejected == 0:
+        rejects_path.unlink(missing_ok=True)
+    _report(summary, rejects_path, as_json=summary_json)
+    sys.exit(1 if summary.rejected else 0)
+
+
+def _context(settings: IngestSettings) -> AdapterContext:
+    return AdapterContext(
+        received_at=datetime.now(UTC),
+        loss_reasons=settings.ingest_loss_reasons,
+        window=settings.time_window(),
+    )
+
+
+def _batch_sink(settings: IngestSettings) -> KafkaBatchSink:
+    """The batch sink, or exit 2 when Kafka cannot be reached."""
+    from services.ingest.batch import KafkaBatchSink
+
+    try:
+        return KafkaBatchSink(settings.kafka_bootstrap, ack_timeout_s=settings.ingest_ack_timeout_s)
     except (OSError, PublishError) as exc:
         typer.echo(f"error: cannot reach Kafka at {settings.kafka_bootstrap} ({exc})", err=True)
         raise typer.Exit(2) from None
+
+
+def _imported(
+    file: Path, source: str, sink: KafkaBatchSink, rejects: Path, ctx: AdapterContext
+) -> Summary:
+    """Run the import with a progress bar; exit 2 if Kafka stops acknowledging."""
+    from services.ingest import batch
+
+    progress = _progress()
+    try:
+        with rejects.open("w", encoding="utf-8") as out, progress:
+            advance = _advancer(progress, file.name, batch.count_records(file))
+            return batch.run(file, source, sink, out, ctx=ctx, progress=advance)
+    except PublishError as exc:
+        typer.echo(f"error: {exc.reason}; nothing is lost: re-run the same command", err=True)
+        raise typer.Exit(2) from None
+
+
+def _progress() -> Progress:
     console = Console(stderr=True)
-    progress = Progress(
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -77,36 +121,31 @@ def ingest_file(
         disable=not console.is_terminal,
         refresh_per_second=5,
     )
-    total = batch.count_records(file)
-    try:
-        with rejects_path.open("w", encoding="utf-8") as out, progress:
-            task = progress.add_task(file.name, total=total, rate="")
 
-            def advance(n: int) -> None:
-                progress.advance(task, n)
-                speed = progress.tasks[0].speed
-                if speed:
-                    progress.update(task, rate=f"{speed:,.0f} lines/s")
 
-            summary = batch.run(file, source.value, sink, out, ctx=ctx, progress=advance)
-    except PublishError as exc:
-        typer.echo(f"error: {exc.reason}; nothing is lost: re-run the same command", err=True)
-        raise typer.Exit(2) from None
-    finally:
-        sink.close()
-    if summary.rejected == 0:
-        rejects_path.unlink(missing_ok=True)
-    if summary_json:
+def _advancer(progress: Progress, name: str, total: int) -> Callable[[int], None]:
+    task = progress.add_task(name, total=total, rate="")
+
+    def advance(n: int) -> None:
+        progress.advance(task, n)
+        speed = progress.tasks[0].speed
+        if speed:
+            progress.update(task, rate=f"{speed:,.0f} lines/s")
+
+    return advance
+
+
+def _report(summary: Summary, rejects: Path, *, as_json: bool) -> None:
+    if as_json:
         typer.echo(json.dumps(summary.as_dict()))
-    else:
-        typer.echo(
-            f"read {summary.read}, accepted {summary.accepted}, rejected {summary.rejected}, "
-            f"duplicates {summary.duplicates}; {summary.events} events in "
-            f"{summary.seconds:.1f}s = {summary.rate:,.0f} events/s"
-        )
-        if summary.rejected:
-            typer.echo(f"rejected lines and their reasons: {rejects_path}")
-    sys.exit(1 if summary.rejected else 0)
+        return
+    typer.echo(
+        f"read {summary.read}, accepted {summary.accepted}, rejected {summary.rejected}, "
+        f"duplicates {summary.duplicates}; {summary.events} events in "
+        f"{summary.seconds:.1f}s = {summary.rate:,.0f} events/s"
+    )
+    if summary.rejected:
+        typer.echo(f"rejected lines and their reasons: {rejects}")
 
 
 def raw_ingest_serve() -> None:

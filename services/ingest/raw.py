@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -26,8 +27,10 @@ from schemas import topics
 from schemas.dlq import DeadLetter
 from services.ingest.adapters import ADAPTERS
 from services.ingest.adapters.base import AdapterContext, AdapterError
+from services.ingest.decoding import JsonLimits, decode_json
 from services.ingest.metrics import IngestMetrics, RawIngestMetrics
 from services.ingest.publisher import EventPublisher, PublishError
+from services.ingest.times import TimeWindow
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,11 @@ class RawIngest:
         raw_metrics: RawIngestMetrics | None = None,
         loss_reasons: tuple[str, ...] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limits: JsonLimits | None = None,
+        window: TimeWindow | None = None,
     ) -> None:
+        self._limits = limits or JsonLimits()
+        self._window = window or TimeWindow()
         self._consumer = consumer
         self._publisher = publisher
         self._metrics = metrics
@@ -146,35 +153,25 @@ class RawIngest:
         if adapter is None:
             raise AdapterError.at(("topic",), f"no adapter for source {source!r}", "unknown_source")
         raw = value or b""
-        ctx = AdapterContext(received_at=self._clock())
+        ctx = AdapterContext(received_at=self._clock(), window=self._window)
         if self._loss_reasons is not None:
-            ctx = AdapterContext(received_at=ctx.received_at, loss_reasons=self._loss_reasons)
+            ctx = replace(ctx, loss_reasons=self._loss_reasons)
         if source == "capacity-csv":
             return adapter(raw, ctx)
-        try:
-            payload = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            msg = f"value is not valid UTF-8 (invalid byte at offset {exc.start})"
-            raise AdapterError.at(("value",), msg, "utf8_invalid") from None
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise AdapterError.at(("value",), f"invalid JSON: {exc}", "json_invalid") from None
-        return adapter(payload, ctx)
+        return adapter(decode_json(raw, self._limits, ("value",)), ctx)
 
     def _dead_letter(self, record: Any, source: str, reason: str, error_type: str) -> None:
-        letter = DeadLetter.from_raw(
+        letter = DeadLetter.of_record(
+            record,
             reason=f"{source}: {reason}",
             error_type=error_type,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value,
             service=SERVICE,
             at=self._clock(),
         )
         self._publisher.publish(topics.DLQ, record.key or b"", letter.to_bytes())
         self._metrics.count(f"raw:{source}", "dead_lettered")
         self._raw.records.labels(source=source, outcome="dead_lettered").inc()
+        self._raw.dead_lettered(source, error_type)
         log.warning(
             "raw ingest: %s[%d]@%d dead-lettered: %s",
             record.topic,
@@ -246,6 +243,7 @@ def run(
     """Consume the raw topics until stopped (``handoff serve raw-ingest``), serving its status."""
     registry = registry if registry is not None else CollectorRegistry()
     metrics, raw_metrics = IngestMetrics(registry), RawIngestMetrics(registry)
+    raw_metrics.watch_consumer_lag(settings.kafka_bootstrap, [settings.ingest_raw_consumer_group])
     status = StatusServer(settings.ingest_raw_host, settings.ingest_raw_port, registry)
     status.start()  # /healthz answers 503 until the loop consumes
     log.info("raw ingest: /metrics and /healthz on %s", status.url)
@@ -289,6 +287,8 @@ def _consume(
         metrics,
         raw_metrics=raw_metrics,
         loss_reasons=settings.ingest_loss_reasons,
+        limits=settings.json_limits(),
+        window=settings.time_window(),
     )
     status.health = worker.health
     log.info("raw ingest consuming %s", ", ".join(names))

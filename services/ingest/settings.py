@@ -1,8 +1,12 @@
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from datetime import timedelta
+
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
 
 from services.config import ServiceSettings
+from services.ingest import times
+from services.ingest.decoding import MAX_DEPTH, MAX_INT_DIGITS, JsonLimits
 
 SIGNED_SOURCES = ("support", "sales", "capacity", "zendesk", "freshdesk", "salesforce", "hubspot")
 RAW_SOURCES = ("handoff", "zendesk", "freshdesk", "salesforce", "hubspot", "capacity-csv")
@@ -13,6 +17,16 @@ class IngestSettings(ServiceSettings):
     ingest_port: int = 8001
     ingest_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     ingest_ack_timeout_s: float = Field(default=10.0, gt=0)
+    # JSON bodies: nesting depth and integer length (Python's own limit is 4,300 digits)
+    ingest_json_max_depth: int = Field(default=MAX_DEPTH, ge=2, le=500)
+    ingest_json_max_int_digits: int = Field(default=MAX_INT_DIGITS, ge=1, le=4300)
+    # Times handoff can use: not before this, not more than max_ahead after receipt; a
+    # request raised more than sla_max_lag before its receipt is timed from its receipt.
+    ingest_time_earliest: AwareDatetime = times.EARLIEST
+    ingest_time_max_ahead_s: float = Field(default=times.MAX_AHEAD.total_seconds(), gt=0)
+    ingest_sla_max_lag_s: float = Field(default=times.SLA_MAX_LAG.total_seconds(), gt=0)
+    # /readyz: ready when the producer delivered within this many seconds (else a probe)
+    ingest_ready_delivered_s: float = Field(default=30.0, gt=0)
     # One webhook secret per source (HANDOFF_INGEST_SECRET_ZENDESK, ...). A source with a
     # secret accepts only requests signed with it; one without refuses every request,
     # unless it is listed in ingest_unsigned_sources (development, the demo).
@@ -55,6 +69,18 @@ class IngestSettings(ServiceSettings):
         if "other" not in value:
             raise ValueError("the loss-reason taxonomy needs 'other' for reasons it does not know")
         return value
+
+    def json_limits(self) -> JsonLimits:
+        return JsonLimits(
+            self.ingest_max_body_bytes, self.ingest_json_max_depth, self.ingest_json_max_int_digits
+        )
+
+    def time_window(self) -> times.TimeWindow:
+        return times.TimeWindow(
+            earliest=self.ingest_time_earliest,
+            max_ahead=timedelta(seconds=self.ingest_time_max_ahead_s),
+            sla_max_lag=timedelta(seconds=self.ingest_sla_max_lag_s),
+        )
 
     def secret(self, source: str) -> bytes | None:
         value: SecretStr | None = getattr(self, f"ingest_secret_{source}")

@@ -1,7 +1,12 @@
 """Source adapters: each tool's own payload -> handoff's CloudEvents, pure functions.
 
 ``ADAPTERS`` maps a source name (as ``--source`` of ``handoff ingest`` and the raw
-Kafka topics ``handoff.raw.<source>`` name it) to its adapter.
+Kafka topics ``handoff.raw.<source>`` name it) to its adapter; ``base``, ``helpdesk``
+and ``crm`` hold what several vendors share.
+
+May import: ``schemas``, ``services.core``, ingest's own pure time parsing
+(``services.ingest.times``) and pydantic. No I/O: never Kafka, HTTP,
+a database or the rest of ``services.ingest`` (its server, publisher, settings).
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ from pydantic import BaseModel, ValidationError
 from schemas.events import CloudEvent, derived_id, envelope
 from services.core.errors import HandoffError
 from services.core.identity import resolve_account
+from services.ingest import times
+from services.ingest.times import TimeRefusedError, TimeWindow
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -79,6 +81,11 @@ class AdapterContext:
     loss_reason_synonyms: Mapping[str, str] = field(
         default_factory=lambda: dict(LOSS_REASON_SYNONYMS)
     )
+    window: TimeWindow = field(default_factory=TimeWindow)
+
+    def sla_start(self, raised_at: datetime | None) -> datetime | None:
+        """When a request raised at ``raised_at`` starts its SLA, if not then (see TimeWindow)."""
+        return self.window.sla_start(raised_at, self.received_at)
 
 
 # ---- strict readers: every wrong shape is an AdapterError naming where --------------------
@@ -159,37 +166,47 @@ def decimal(value: object, loc: Loc) -> float | None:
     return number
 
 
-_SF_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
-
-
 def timestamp(value: object, loc: Loc) -> datetime | None:
     """An aware datetime from ISO 8601 (``Z``, ``+09:00``, ``+0000``) or epoch milliseconds.
 
-    A time without a zone is refused: it is ambiguous, and guessing shifts deadlines.
+    A time without a zone is refused: it is ambiguous, and guessing shifts deadlines. So is
+    one that cannot be converted to UTC (see :mod:`services.ingest.times`).
     """
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, bool):
         raise AdapterError.at(loc, "must be a date-time, not a boolean", "datetime_type")
+    try:
+        return _parsed_time(value, loc)
+    except TimeRefusedError as exc:
+        raise AdapterError.at(loc, exc.msg, exc.kind) from None
+
+
+def _parsed_time(value: object, loc: Loc) -> datetime:
     digits = isinstance(value, str) and value.strip().isascii() and value.strip().isdigit()
     if isinstance(value, int | float) or digits:
         millis = float(str(value)) if len(str(value)) < 20 else -1.0
-        if not 0 <= millis < 253402300800000:  # year 9999
-            raise AdapterError.at(loc, f"epoch milliseconds out of range: {value!r}", "datetime")
-        return datetime.fromtimestamp(millis / 1000, UTC)
+        return times.from_epoch_ms(millis, value)
     if not isinstance(value, str):
         raise AdapterError.at(loc, f"must be a date-time, not {_kind(value)}", "datetime_type")
-    raw = _SF_OFFSET.sub(r"\1:\2", value.strip().replace(" ", "T", 1))
-    if raw.endswith(("z", "Z")):
-        raw = raw[:-1] + "+00:00"
+    return times.parse_iso(value)
+
+
+def instant(value: object, loc: Loc, ctx: AdapterContext) -> datetime | None:
+    """A :func:`timestamp` that is also one handoff can use (within ``ctx.window``)."""
+    moment = timestamp(value, loc)
+    if moment is not None:
+        usable(moment, loc, ctx)
+    return moment
+
+
+def usable(moment: datetime, loc: Loc, ctx: AdapterContext) -> None:
+    """Refuse, naming ``loc``, an instant outside the window or not representable in UTC."""
     try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        raise AdapterError.at(loc, f"not an ISO 8601 date-time: {value!r}", "datetime") from None
-    if parsed.tzinfo is None:
-        msg = f"date-time {value!r} has no time zone (add Z or an offset like +09:00)"
-        raise AdapterError.at(loc, msg, "timezone_aware")
-    return parsed
+        times.representable(moment, moment.isoformat())
+        ctx.window.check(moment, ctx.received_at)
+    except TimeRefusedError as exc:
+        raise AdapterError.at(loc, exc.msg, exc.kind) from None
 
 
 def day(value: object, loc: Loc) -> date | None:
@@ -294,6 +311,7 @@ def event(
     time: datetime,
     id_parts: Sequence[str],
     subject: str | None,
+    sla_start: datetime | None = None,
 ) -> Normalised:
     """A Normalised event whose id is derived from (type, source, *id_parts)."""
     cloud = envelope(
@@ -303,6 +321,7 @@ def event(
         time=time,
         event_id=derived_id(type_, source, *id_parts),
         subject=subject,
+        sla_start=sla_start,
     )
     return Normalised(topic=topic, key=key, event=cloud)
 

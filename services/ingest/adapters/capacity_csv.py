@@ -12,9 +12,10 @@ from those four, the same as the JSON endpoint's, so a re-imported export is har
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
 from schemas.events import ProductionCapacity
 from services.ingest.adapters.base import (
@@ -22,9 +23,9 @@ from services.ingest.adapters.base import (
     AdapterError,
     Normalised,
     day,
+    instant,
     integer,
     text,
-    timestamp,
     validated,
 )
 from services.ingest.adapters.handoff import capacity_normalised
@@ -49,6 +50,7 @@ COLUMNS = {
     "exported_at": "as_of",
 }
 REQUIRED = ("plant", "line", "date", "units", "as_of")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,35 +71,44 @@ class RowError:
     error: AdapterError
 
 
-def parse(content: str) -> tuple[list[CapacityRow], list[RowError]]:
-    """Every row read, or refused with the reason; a bad header refuses the whole file."""
+def parse(
+    content: str, ctx: AdapterContext | None = None
+) -> tuple[list[CapacityRow], list[RowError]]:
+    """Every row read, or refused with the reason; a bad header refuses the whole file.
+
+    Times are judged as received now unless ``ctx`` says when.
+    """
+    ctx = ctx or _received_now()
     content = content.removeprefix("\ufeff")
     lines = content.splitlines()
     if not lines or not lines[0].strip():
         raise AdapterError.at(("body",), "the CSV has no header row", "csv")
-    dialect = _dialect(lines[0])
-    reader = csv.reader(lines, dialect)
-    header = [_column(name) for name in next(reader)]
+    _refuse_nul(lines)
+    reader = csv.reader(lines, _dialect(lines[0]))
+    header = [_column(name) for name in _read(reader, next)]
     missing = [name for name in REQUIRED if name not in header]
     if missing:
         msg = f"the CSV header lacks {', '.join(missing)} (got {', '.join(header)})"
         raise AdapterError.at(("body", "header"), msg, "csv")
     rows: list[CapacityRow] = []
     errors: list[RowError] = []
-    for number, cells in enumerate(reader, start=2):
+    for number, cells in enumerate(_read(reader, list), start=2):
         if not any(cell.strip() for cell in cells):
             continue
         try:
             rows.append(
-                _row(number, dict(zip(header, cells, strict=False)), len(cells), len(header))
+                _row(number, dict(zip(header, cells, strict=False)), (len(cells), len(header)), ctx)
             )
         except AdapterError as exc:
             errors.append(RowError(number, lines[number - 1] if number <= len(lines) else "", exc))
     return rows, errors
 
 
-def events(rows: list[CapacityRow]) -> tuple[list[Normalised], list[RowError]]:
+def events(
+    rows: list[CapacityRow], ctx: AdapterContext | None = None
+) -> tuple[list[Normalised], list[RowError]]:
     """One event per (plant, line, product family, as_of); a date twice in one is refused."""
+    ctx = ctx or _received_now()
     groups: dict[tuple[str, str, str | None, datetime], dict[date, CapacityRow]] = {}
     errors: list[RowError] = []
     for row in rows:
@@ -128,7 +139,7 @@ def events(rows: list[CapacityRow]) -> tuple[list[Normalised], list[RowError]]:
         except AdapterError as exc:
             errors.extend(RowError(r.number, "", exc) for r in days.values())
             continue
-        out.append(capacity_normalised(model))
+        out.append(capacity_normalised(model, ctx, ("row", first, "as_of")))
     return out, errors
 
 
@@ -142,8 +153,8 @@ def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
             raise AdapterError.at(("body",), msg, "utf8_invalid") from None
     if not isinstance(payload, str):
         raise AdapterError.at(("body",), "a CSV upload must be text", "string_type")
-    rows, errors = parse(payload)
-    found, more = events(rows)
+    rows, errors = parse(payload, ctx)
+    found, more = events(rows, ctx)
     errors += more
     if errors:
         raise AdapterError([e for err in errors[:20] for e in err.error.errors])
@@ -152,8 +163,11 @@ def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
     return found
 
 
-def _row(number: int, cells: dict[str, str], width: int, expected: int) -> CapacityRow:
+def _row(
+    number: int, cells: dict[str, str], widths: tuple[int, int], ctx: AdapterContext
+) -> CapacityRow:
     loc = ("row", number)
+    width, expected = widths
     if width > expected:
         raise AdapterError.at(loc, f"{width} cells but the header has {expected}", "csv")
     values: dict[str, Any] = {}
@@ -164,7 +178,7 @@ def _row(number: int, cells: dict[str, str], width: int, expected: int) -> Capac
     family = text(cells.get("product_family"), (*loc, "product_family"))
     units = integer(values["units"], (*loc, "free_units"))
     when = day(values["date"], (*loc, "date"))
-    as_of = timestamp(values["as_of"], (*loc, "as_of"))
+    as_of = instant(values["as_of"], (*loc, "as_of"), ctx)
     if units is None or when is None or as_of is None:  # pragma: no cover - required above
         raise AdapterError.at(loc, "field required", "missing")
     if not 0 <= units <= 1_000_000_000:
@@ -178,6 +192,26 @@ def _row(number: int, cells: dict[str, str], width: int, expected: int) -> Capac
         units=units,
         as_of=as_of,
     )
+
+
+def _read(reader: Any, take: Callable[[Any], T]) -> T:
+    """``take(reader)``, a row the csv module cannot read refused naming its line."""
+    try:
+        return take(reader)
+    except csv.Error as exc:
+        msg = f"unreadable CSV ({exc}; at most {csv.field_size_limit()} characters a field)"
+        raise AdapterError.at(("row", reader.line_num), msg, "csv") from None
+
+
+def _refuse_nul(lines: list[str]) -> None:
+    for number, line in enumerate(lines, start=1):
+        if "\x00" in line:
+            msg = "a NUL character (U+0000) is not allowed in text"
+            raise AdapterError.at(("row", number), msg, "string_nul")
+
+
+def _received_now() -> AdapterContext:
+    return AdapterContext(received_at=datetime.now(UTC))
 
 
 def _dialect(header: str) -> type[csv.Dialect]:

@@ -21,11 +21,13 @@ from services.ingest.adapters.base import (
     Normalised,
     get,
     html_to_text,
+    instant,
     need_text,
     obj,
     string_list,
     text,
     timestamp,
+    usable,
 )
 from services.ingest.adapters.helpdesk import HelpdeskTicket, TicketUpdate, is_update, ticket_events
 
@@ -49,8 +51,8 @@ def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
         return _classic(obj(body["freshdesk_webhook"], ("body", "freshdesk_webhook")), ctx)
     loc: Loc = ("body", "ticket") if "ticket" in body else ("body",)
     data = obj(body["ticket"], loc) if "ticket" in body else body
-    created = timestamp(get(data, "created_at"), (*loc, "created_at"))
-    updated = timestamp(get(data, "updated_at"), (*loc, "updated_at"))
+    created = instant(get(data, "created_at"), (*loc, "created_at"), ctx)
+    updated = instant(get(data, "updated_at"), (*loc, "updated_at"), ctx)
     requester = get(data, "requester")
     email = text(get(data, "email"), (*loc, "email"))
     if requester is not None:
@@ -91,8 +93,8 @@ def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
 
 def _classic(data: dict[str, Any], ctx: AdapterContext) -> list[Normalised]:
     loc: Loc = ("body", "freshdesk_webhook")
-    created = _lenient_time(get(data, "ticket_created_at"))
-    updated = _lenient_time(get(data, "ticket_updated_at"))
+    created = _lenient_time(data, "ticket_created_at", loc, ctx)
+    updated = _lenient_time(data, "ticket_updated_at", loc, ctx)
     comment = text(
         get(data, "ticket_latest_public_comment"), (*loc, "ticket_latest_public_comment")
     )
@@ -161,13 +163,19 @@ def _scalars(custom: dict[str, Any] | None, loc: Loc) -> dict[str, Any] | None:
     return dict(custom)
 
 
-def _lenient_time(value: object) -> Any:
+def _lenient_time(data: dict[str, Any], name: str, loc: Loc, ctx: AdapterContext) -> Any:
     """Freshdesk placeholders render dates for people ("Mon, 2 Mar, 2026 at 6:30 PM"): an
-    ISO 8601 time is used, anything else is ignored (ingest's receive time stands in)."""
+    ISO 8601 time is used, text that is no time is ignored (ingest's receive time stands
+    in); a time handoff cannot use is refused like any other."""
     try:
-        return timestamp(value, ())
-    except AdapterError:
+        moment = timestamp(get(data, name), (*loc, name))
+    except AdapterError as exc:
+        if exc.errors[0]["type"] == "datetime_range":
+            raise
         return None
+    if moment is not None:
+        usable(moment, (*loc, name), ctx)
+    return moment
 
 
 def _is_code(name: str) -> bool:

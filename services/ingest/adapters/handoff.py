@@ -20,11 +20,13 @@ from schemas.events import (
 from services.ingest.adapters.base import (
     AdapterContext,
     AdapterError,
+    Loc,
     Normalised,
     account,
     event,
     iso,
     obj,
+    usable,
     validated,
 )
 
@@ -40,6 +42,9 @@ def ticket(payload: object, ctx: AdapterContext) -> list[Normalised]:
 
 
 def ticket_normalised(model: SupportTicket, ctx: AdapterContext) -> Normalised:
+    for name in ("created_at", "updated_at"):
+        if (moment := getattr(model, name)) is not None:
+            usable(moment, ("body", name), ctx)
     key = account(
         crm_id=model.crm_account_id, company_id=model.company_id, email=model.requester_email
     )
@@ -54,6 +59,7 @@ def ticket_normalised(model: SupportTicket, ctx: AdapterContext) -> Normalised:
         time=model.created_at or ctx.received_at,
         event_id=event_id,
         subject=model.ticket_id,
+        sla_start=ctx.sla_start(model.created_at),
     )
     return Normalised(topic=topics.INGEST_SUPPORT, key=key, event=cloud)
 
@@ -69,6 +75,8 @@ def sales_note(payload: object, ctx: AdapterContext) -> list[Normalised]:
 def note_normalised(
     model: SalesNote, source: str, ctx: AdapterContext, id_parts: tuple[str, ...]
 ) -> Normalised:
+    if model.created_at is not None:
+        usable(model.created_at, ("body", "created_at"), ctx)
     key = account(
         crm_id=model.crm_account_id, company_id=model.company_id, email=model.customer_email
     )
@@ -81,16 +89,20 @@ def note_normalised(
         time=model.created_at or ctx.received_at,
         id_parts=id_parts,
         subject=model.note_id,
+        sla_start=ctx.sla_start(model.created_at),
     )
 
 
 def capacity(payload: object, ctx: AdapterContext) -> list[Normalised]:
     """A ``production.capacity``; one id per (plant, line, product family, as_of)."""
     model = validated(ProductionCapacity, obj(payload, ("body",)))
-    return [capacity_normalised(model)]
+    return [capacity_normalised(model, ctx)]
 
 
-def capacity_normalised(model: ProductionCapacity) -> Normalised:
+def capacity_normalised(
+    model: ProductionCapacity, ctx: AdapterContext, loc: Loc = ("body", "as_of")
+) -> Normalised:
+    usable(model.as_of, loc, ctx)
     family = model.product_family or ""
     return event(
         topic=topics.INGEST_CAPACITY,

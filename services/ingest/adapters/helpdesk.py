@@ -104,6 +104,7 @@ def ticket_events(ticket: HelpdeskTicket, ctx: AdapterContext) -> list[Normalise
         time=contract.created_at or ctx.received_at,
         id_parts=(ticket.ticket_id,),
         subject=ticket.ticket_id,
+        sla_start=ctx.sla_start(contract.created_at),
     )
     if ticket.update is None:
         return [raised]

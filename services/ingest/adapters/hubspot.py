@@ -33,13 +33,13 @@ from services.ingest.adapters.base import (
     decimal,
     get,
     html_to_text,
+    instant,
     integer,
     iso,
     loss_reason,
     need_text,
     obj,
     text,
-    timestamp,
 )
 from services.ingest.adapters.crm import intent, lead_status, note
 
@@ -76,7 +76,7 @@ def _deal(data: dict[str, Any], props: dict[str, Any], loc: Loc, ctx: AdapterCon
     ploc: Loc = (*loc, "properties")
     object_id = need_text(data, "id", loc)
     stage = need_text(props, "dealstage", ploc)
-    fields = _common(data, props, loc)
+    fields = _common(data, props, loc, ctx)
     if stage.lower() == "closedwon":
         fields["intent"] = SalesIntent.DEAL_WON
     elif stage.lower() == "closedlost":
@@ -99,12 +99,14 @@ def _deal(data: dict[str, Any], props: dict[str, Any], loc: Loc, ctx: AdapterCon
 def _note(data: dict[str, Any], props: dict[str, Any], loc: Loc, ctx: AdapterContext) -> Normalised:
     ploc: Loc = (*loc, "properties")
     object_id = need_text(data, "id", loc)
-    modified = timestamp(
-        get(props, "hs_lastmodifieddate") or get(data, "updatedAt"), (*ploc, "hs_lastmodifieddate")
+    modified = instant(
+        get(props, "hs_lastmodifieddate") or get(data, "updatedAt"),
+        (*ploc, "hs_lastmodifieddate"),
+        ctx,
     )
     body = html_to_text(text(get(props, "hs_note_body"), (*ploc, "hs_note_body")) or "")
     line = text(get(props, "product_line"), (*ploc, "product_line"))
-    fields = _common(data, props, loc) | {
+    fields = _common(data, props, loc, ctx) | {
         "intent": intent(get(props, "handoff_intent"), (*ploc, "handoff_intent")),
         "subject": (body.splitlines() or [f"Note {object_id}"])[0],
         "body": body,
@@ -123,7 +125,7 @@ def _contact(
     object_id = need_text(data, "id", loc)
     status = lead_status(get(props, "lifecyclestage"), (*ploc, "lifecyclestage"))
     names = [text(get(props, n), (*ploc, n)) for n in ("firstname", "lastname", "company")]
-    fields = _common(data, props, loc) | {
+    fields = _common(data, props, loc, ctx) | {
         "intent": SalesIntent.LEAD_STATUS_CHANGED,
         "lead_status": status,
         "contact_id": object_id,
@@ -135,13 +137,15 @@ def _contact(
     return note(fields, source=SOURCE, id_parts=parts, ctx=ctx, loc=loc)
 
 
-def _common(data: dict[str, Any], props: dict[str, Any], loc: Loc) -> dict[str, Any]:
+def _common(
+    data: dict[str, Any], props: dict[str, Any], loc: Loc, ctx: AdapterContext
+) -> dict[str, Any]:
     owner = get(data, "owner")
     rep = text(get(props, "handoff_rep_email"), (*loc, "properties", "handoff_rep_email"))
     if owner is not None:
         rep = text(get(obj(owner, (*loc, "owner")), "email"), (*loc, "owner", "email")) or rep
-    created = timestamp(get(data, "createdAt"), (*loc, "createdAt"))
-    updated = timestamp(get(data, "updatedAt"), (*loc, "updatedAt"))
+    created = instant(get(data, "createdAt"), (*loc, "createdAt"), ctx)
+    updated = instant(get(data, "updatedAt"), (*loc, "updatedAt"), ctx)
     return {
         "note_id": text(get(data, "id"), (*loc, "id")),
         "rep_email": rep,

@@ -32,13 +32,13 @@ from services.ingest.adapters.base import (
     decimal,
     get,
     html_to_text,
+    instant,
     integer,
     iso,
     loss_reason,
     need_text,
     obj,
     text,
-    timestamp,
 )
 from services.ingest.adapters.crm import intent, lead_status, note
 
@@ -69,7 +69,7 @@ def _opportunity(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext)
     stage = need_text(data, "StageName", loc)
     won = get(data, "IsWon") is True or stage.lower() == "closed won"
     lost = not won and (stage.lower() == "closed lost" or get(data, "IsClosed") is True)
-    fields = _common(data, loc)
+    fields = _common(data, loc, ctx)
     if won:
         fields["intent"] = SalesIntent.DEAL_WON
     elif lost:
@@ -91,7 +91,7 @@ def _opportunity(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext)
 def _lead(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext) -> Normalised:
     record_id = need_text(data, "Id", loc)
     status = lead_status(get(data, "Status"), (*loc, "Status"))
-    fields = _common(data, loc) | {
+    fields = _common(data, loc, ctx) | {
         "intent": SalesIntent.LEAD_STATUS_CHANGED,
         "lead_status": status,
         "lead_id": record_id,
@@ -106,8 +106,8 @@ def _lead(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext) -> Nor
 
 def _activity(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext) -> Normalised:
     record_id = need_text(data, "Id", loc)
-    modified = timestamp(get(data, "LastModifiedDate"), (*loc, "LastModifiedDate"))
-    fields = _common(data, loc) | {
+    modified = instant(get(data, "LastModifiedDate"), (*loc, "LastModifiedDate"), ctx)
+    fields = _common(data, loc, ctx) | {
         "intent": intent(get(data, "Handoff_Intent__c"), (*loc, "Handoff_Intent__c")),
         "subject": text(get(data, "Subject") or get(data, "Title"), (*loc, "Subject"))
         or f"{kind} {record_id}",
@@ -122,7 +122,7 @@ def _activity(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext) ->
     return note(fields, source=SOURCE, id_parts=(kind, record_id, version), ctx=ctx, loc=loc)
 
 
-def _common(data: dict[str, Any], loc: Loc) -> dict[str, Any]:
+def _common(data: dict[str, Any], loc: Loc, ctx: AdapterContext) -> dict[str, Any]:
     who = text(get(data, "WhoId"), (*loc, "WhoId")) or ""
     what = text(get(data, "WhatId") or get(data, "ParentId"), (*loc, "WhatId")) or ""
     account = text(get(data, "AccountId"), (*loc, "AccountId"))
@@ -140,8 +140,8 @@ def _common(data: dict[str, Any], loc: Loc) -> dict[str, Any]:
         if contact is not None
         else None
     )
-    created = timestamp(get(data, "CreatedDate"), (*loc, "CreatedDate"))
-    modified = timestamp(get(data, "LastModifiedDate"), (*loc, "LastModifiedDate"))
+    created = instant(get(data, "CreatedDate"), (*loc, "CreatedDate"), ctx)
+    modified = instant(get(data, "LastModifiedDate"), (*loc, "LastModifiedDate"), ctx)
     return {
         "note_id": text(get(data, "Id"), (*loc, "Id")),
         "rep_email": rep,

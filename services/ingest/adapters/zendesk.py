@@ -24,11 +24,11 @@ from services.ingest.adapters.base import (
     Normalised,
     get,
     html_to_text,
+    instant,
     need_text,
     obj,
     string_list,
     text,
-    timestamp,
 )
 from services.ingest.adapters.helpdesk import HelpdeskTicket, TicketUpdate, is_update, ticket_events
 
@@ -46,8 +46,8 @@ def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
     loc: Loc = ("body", "ticket") if "ticket" in body else ("body",)
     data = obj(body["ticket"], loc) if "ticket" in body else body
     ticket_id = need_text(data, "id", loc)
-    created = timestamp(get(data, "created_at"), (*loc, "created_at"))
-    updated = timestamp(get(data, "updated_at"), (*loc, "updated_at"))
+    created = instant(get(data, "created_at"), (*loc, "created_at"), ctx)
+    updated = instant(get(data, "updated_at"), (*loc, "updated_at"), ctx)
     requester = _requester(data, loc)
     org = _org(data, loc)
     comment = _comment(data, body, loc)

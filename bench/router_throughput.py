@@ -45,7 +45,7 @@ from services.core.identity import account_from_email
 from services.core.stats import summarize
 from services.kafka_admin import ensure_handoff_topics, ensure_topics
 from services.local.kafka import LocalKafka, free_port
-from services.router.rules_file import read_routing_rules
+from services.rules.rules_file import read_routing_rules
 from services.traffic import sample_tickets
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

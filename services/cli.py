@@ -9,7 +9,7 @@ import typer
 
 from services.config import ServiceSettings
 from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, default_local_kafka
-from services.router.routes_cli import routes_app
+from services.rules.routes_cli import routes_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 kafka_app = typer.Typer(
@@ -77,8 +77,8 @@ def kafka_status() -> None:
 def create_topics() -> None:
     """Create handoff's topics (and one per team in the rules) if missing."""
     from services.kafka_admin import ensure_handoff_topics
-    from services.router.rules_file import read_routing_rules as read_rules
     from services.router.settings import RouterSettings
+    from services.rules.rules_file import read_routing_rules as read_rules
 
     settings = RouterSettings()
     rules = read_rules(settings.router_rules_file)

@@ -129,7 +129,7 @@ def _environment(bootstrap: str) -> dict[str, str]:
 
 def _start_services(platform: Platform, env: dict[str, str]) -> dict[str, str]:
     from services.kafka_admin import ensure_handoff_topics
-    from services.router.rules_file import read_routing_rules as read_rules
+    from services.rules.rules_file import read_routing_rules as read_rules
 
     router = RouterSettings()
     ensure_handoff_topics(

@@ -43,37 +43,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
-from types import MappingProxyType
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
-from services.core.errors import HandoffError
-
-K = TypeVar("K", date, str)
-V = TypeVar("V")
-
-
-class CapacityError(HandoffError):
-    """A capacity update, hold or stored state that cannot be used; says where and why."""
-
-    def __init__(self, where: str, reason: str) -> None:
-        super().__init__(f"{where}: {reason}")
-        self.where = where
-        self.reason = reason
-
-
-class HoldRefusedError(CapacityError):
-    """A hold asks for more units on a date than are available at that moment."""
-
-    def __init__(self, hold_id: str, day: date, requested: int, available: int) -> None:
-        super().__init__(
-            f"hold {hold_id}", f"{requested} units asked on {day}, only {available} available"
-        )
-        self.hold_id = hold_id
-        self.day = day
-        self.requested = requested
-        self.available = available
+from services.core.holds import (
+    CapacityError,
+    Hold,
+    HoldRefusedError,
+    as_aware,
+    as_date,
+    as_mapping,
+    as_name,
+    as_names,
+    as_optional_name,
+    as_units,
+    as_units_by_date,
+    frozen_sorted,
+    iso_keys,
+)
 
 
 @dataclass(frozen=True)
@@ -88,75 +76,32 @@ class CapacityUpdate:
     net_of: frozenset[str] = frozenset()  # hold ids these figures already exclude
 
     def __post_init__(self) -> None:
-        _name(self.line, "update.line")
-        _aware(self.as_of, "update.as_of")
-        object.__setattr__(self, "free", _frozen(_units_by_date(self.free, "update.free", 0)))
-        object.__setattr__(self, "net_of", _names(self.net_of, "update.net_of"))
+        as_name(self.line, "update.line")
+        as_aware(self.as_of, "update.as_of")
+        free = as_units_by_date(self.free, "update.free", 0)
+        object.__setattr__(self, "free", frozen_sorted(free))
+        object.__setattr__(self, "net_of", as_names(self.net_of, "update.net_of"))
 
     @classmethod
     def from_dict(cls, doc: object, where: str = "update") -> CapacityUpdate:
-        body = _mapping(doc, where)
+        body = as_mapping(doc, where)
         return cls(
-            line=_name(body.get("line"), f"{where}.line"),
-            as_of=_aware(body.get("as_of"), f"{where}.as_of"),
-            free=_units_by_date(body.get("free"), f"{where}.free", 0),
-            plant=_optional_name(body.get("plant"), f"{where}.plant"),
-            product_family=_optional_name(body.get("product_family"), f"{where}.product_family"),
-            net_of=_names(body.get("net_of", ()), f"{where}.net_of"),
+            line=as_name(body.get("line"), f"{where}.line"),
+            as_of=as_aware(body.get("as_of"), f"{where}.as_of"),
+            free=as_units_by_date(body.get("free"), f"{where}.free", 0),
+            plant=as_optional_name(body.get("plant"), f"{where}.plant"),
+            product_family=as_optional_name(body.get("product_family"), f"{where}.product_family"),
+            net_of=as_names(body.get("net_of", ()), f"{where}.net_of"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "line": self.line,
             "as_of": self.as_of.isoformat(),
-            "free": _iso_keys(self.free),
+            "free": iso_keys(self.free),
             "plant": self.plant,
             "product_family": self.product_family,
             "net_of": sorted(self.net_of),
-        }
-
-
-@dataclass(frozen=True)
-class Hold:
-    """Units promised to one request (task) on one line, until released or ``expires_at``."""
-
-    hold_id: str
-    line: str
-    allocations: Mapping[date, int]
-    expires_at: datetime
-    task_id: str
-
-    def __post_init__(self) -> None:
-        _name(self.hold_id, "hold.hold_id")
-        _name(self.line, "hold.line")
-        _name(self.task_id, "hold.task_id")
-        _aware(self.expires_at, "hold.expires_at")
-        allocations = _units_by_date(self.allocations, "hold.allocations", 1)
-        if not allocations:
-            raise CapacityError("hold.allocations", "a hold must hold units on at least one date")
-        object.__setattr__(self, "allocations", _frozen(allocations))
-
-    def active(self, now: datetime) -> bool:
-        return now < self.expires_at
-
-    @classmethod
-    def from_dict(cls, doc: object, where: str = "hold") -> Hold:
-        body = _mapping(doc, where)
-        return cls(
-            hold_id=_name(body.get("hold_id"), f"{where}.hold_id"),
-            line=_name(body.get("line"), f"{where}.line"),
-            allocations=_units_by_date(body.get("allocations"), f"{where}.allocations", 1),
-            expires_at=_aware(body.get("expires_at"), f"{where}.expires_at"),
-            task_id=_name(body.get("task_id"), f"{where}.task_id"),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hold_id": self.hold_id,
-            "line": self.line,
-            "allocations": _iso_keys(self.allocations),
-            "expires_at": self.expires_at.isoformat(),
-            "task_id": self.task_id,
         }
 
 
@@ -170,11 +115,11 @@ class DayCapacity:
 
     @classmethod
     def from_dict(cls, doc: object, where: str) -> DayCapacity:
-        body = _mapping(doc, where)
+        body = as_mapping(doc, where)
         return cls(
-            free=_units(body.get("free"), f"{where}.free", 0),
-            as_of=_aware(body.get("as_of"), f"{where}.as_of"),
-            net_of=_names(body.get("net_of", ()), f"{where}.net_of"),
+            free=as_units(body.get("free"), f"{where}.free", 0),
+            as_of=as_aware(body.get("as_of"), f"{where}.as_of"),
+            net_of=as_names(body.get("net_of", ()), f"{where}.net_of"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,9 +138,9 @@ class LineCapacity:
     as_of: datetime | None = None  # the newest update applied
 
     def __post_init__(self) -> None:
-        _name(self.line, "state.line")
-        object.__setattr__(self, "days", _frozen(self.days))
-        object.__setattr__(self, "holds", _frozen(self.holds))
+        as_name(self.line, "state.line")
+        object.__setattr__(self, "days", frozen_sorted(self.days))
+        object.__setattr__(self, "holds", frozen_sorted(self.holds))
         for key, hold in self.holds.items():
             if key != hold.hold_id:
                 raise CapacityError(
@@ -221,23 +166,23 @@ class LineCapacity:
 
     @classmethod
     def from_dict(cls, doc: object, where: str = "state") -> LineCapacity:
-        body = _mapping(doc, where)
-        days = _mapping(body.get("days", {}), f"{where}.days")
+        body = as_mapping(doc, where)
+        days = as_mapping(body.get("days", {}), f"{where}.days")
         holds = body.get("holds", [])
         if not isinstance(holds, list):
             raise CapacityError(f"{where}.holds", "must be a list of holds")
         return cls(
-            line=_name(body.get("line"), f"{where}.line"),
+            line=as_name(body.get("line"), f"{where}.line"),
             days={
-                _date(key, f"{where}.days"): DayCapacity.from_dict(value, f"{where}.days[{key}]")
+                as_date(key, f"{where}.days"): DayCapacity.from_dict(value, f"{where}.days[{key}]")
                 for key, value in days.items()
             },
             holds=_holds_by_id(
                 [Hold.from_dict(h, f"{where}.holds[{n}]") for n, h in enumerate(holds)]
             ),
-            plant=_optional_name(body.get("plant"), f"{where}.plant"),
-            product_family=_optional_name(body.get("product_family"), f"{where}.product_family"),
-            as_of=None if body.get("as_of") is None else _aware(body["as_of"], f"{where}.as_of"),
+            plant=as_optional_name(body.get("plant"), f"{where}.plant"),
+            product_family=as_optional_name(body.get("product_family"), f"{where}.product_family"),
+            as_of=None if body.get("as_of") is None else as_aware(body["as_of"], f"{where}.as_of"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -367,6 +312,44 @@ def forget_before(state: LineCapacity, day: date) -> LineCapacity:
     return replace(state, days={d: record for d, record in state.days.items() if d >= day})
 
 
+@dataclass(frozen=True)
+class RushOrder:
+    """A capacity-checked request: ``quantity`` units of ``line`` by ``due``."""
+
+    hold_id: str  # derived from the request, so a redelivered one finds its hold
+    line: str
+    quantity: int
+    due: date
+    task_id: str
+
+
+@dataclass(frozen=True)
+class RushAnswer:
+    """Feasible (a hold promises the units; ``earliest`` is when they are made) or not
+    (``earliest`` is the earliest feasible date, None if never); ``placed``: a new hold."""
+
+    feasible: bool
+    earliest: date | None
+    placed: Hold | None = None
+
+
+def answer_rush_order(
+    state: LineCapacity | None, order: RushOrder, *, now: datetime, hold_expiry: timedelta
+) -> tuple[LineCapacity | None, RushAnswer]:
+    """Check, hold and answer in one step (the caller owns the line): the line's new state
+    (to store when ``placed``) and the answer. A request already held is answered from it."""
+    current = expire_holds(state, now)[0] if state is not None else None
+    placed = current.holds.get(order.hold_id) if current is not None else None
+    if placed is not None:
+        return current, RushAnswer(True, max(placed.allocations))
+    answer = check(current, quantity=order.quantity, due=order.due, today=now.date(), now=now)
+    if isinstance(answer, Feasible) and current is not None:
+        hold = Hold(order.hold_id, order.line, answer.allocations, now + hold_expiry, order.task_id)
+        return place_hold(current, hold, now=now), RushAnswer(True, answer.earliest, hold)
+    earliest = answer.earliest_feasible if isinstance(answer, Infeasible) else None
+    return current, RushAnswer(False, earliest)
+
+
 def _rejection(quantity: int, due: date, today: date) -> Rejected | None:
     if quantity <= 0:
         return Rejected(
@@ -402,73 +385,3 @@ def _holds_by_id(holds: list[Hold]) -> dict[str, Hold]:
     if len(by_id) != len(holds):
         raise CapacityError("state.holds", "hold ids must be unique")
     return by_id
-
-
-def _frozen(items: Mapping[K, V]) -> Mapping[K, V]:
-    return MappingProxyType({key: items[key] for key in sorted(items)})
-
-
-def _iso_keys(units: Mapping[date, int]) -> dict[str, int]:
-    return {day.isoformat(): count for day, count in units.items()}
-
-
-def _mapping(value: object, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise CapacityError(where, f"must be a mapping, not {type(value).__name__}")
-    return value
-
-
-def _name(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise CapacityError(where, f"must be a non-empty string, not {value!r}")
-    return value
-
-
-def _optional_name(value: object, where: str) -> str | None:
-    return None if value is None else _name(value, where)
-
-
-def _names(value: object, where: str) -> frozenset[str]:
-    if isinstance(value, str | bytes) or not isinstance(value, list | tuple | set | frozenset):
-        raise CapacityError(where, f"must be a list of ids, not {value!r}")
-    return frozenset(_name(item, f"{where}[{n}]") for n, item in enumerate(value))
-
-
-def _units(value: object, where: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise CapacityError(where, f"must be a whole number of units >= {minimum}, not {value!r}")
-    return value
-
-
-def _date(value: object, where: str) -> date:
-    if isinstance(value, datetime) or not isinstance(value, date | str):
-        raise CapacityError(where, f"{value!r} is not a date")
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise CapacityError(where, f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
-
-
-def _aware(value: object, where: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    except ValueError:
-        raise CapacityError(where, f"{value!r} is not an ISO date-time") from None
-    if not isinstance(moment, datetime):
-        raise CapacityError(where, f"{value!r} is not a date-time")
-    if moment.utcoffset() is None:
-        raise CapacityError(where, f"{value!r} has no time zone (an aware date-time is required)")
-    return moment
-
-
-def _units_by_date(value: object, where: str, minimum: int) -> dict[date, int]:
-    body = _mapping(value, where)
-    out: dict[date, int] = {}
-    for key, units in body.items():
-        day = _date(key, where)
-        if day in out:
-            raise CapacityError(f"{where}[{key}]", f"date {day} is given twice")
-        out[day] = _units(units, f"{where}[{key}]", minimum)
-    return out

@@ -5,6 +5,11 @@ a new one; the task counts events, distinct accounts and requesters and
 keeps the event ids. ``AccountIndex`` lists each account's open tasks so
 that every routed task can carry the others as ``related``.
 
+The changes the router sends between its own topics are values here too:
+``TaskIndexed`` / ``TaskDropped`` / ``TaskHanded`` for an account's index
+(:func:`index_task`), ``TaskClosed`` / ``TaskHanded`` for a group's task
+(:func:`change_group`).
+
 Every operation returns a new value and never mutates one; ``to_dict`` /
 ``from_dict`` turn values into JSON-ready plain data and back. The state is
 one ``GroupedTask`` per group key rather than one aggregate of all groups, so
@@ -308,3 +313,68 @@ def _add_distinct(
 
 def _count(n: int, capped: bool, noun: str) -> str:
     return f"{n}{'+' if capped else ''} {noun}{'' if n == 1 and not capped else 's'}"
+
+
+# --- changes sent to a group's task and to an account's index -------------------------
+
+
+@dataclass(frozen=True)
+class TaskIndexed:
+    """The task is (again) one of the account's: ``state`` is ``open`` or ``reopened``."""
+
+    task_id: str
+    team: str
+    state: str = OPEN
+
+
+@dataclass(frozen=True)
+class TaskDropped:
+    """The task was closed: it is no longer one of the account's open tasks."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
+class TaskHanded:
+    """The task is now with ``team`` (for its group and its accounts' indexes)."""
+
+    task_id: str
+    team: str
+
+
+@dataclass(frozen=True)
+class TaskClosed:
+    """The group's task was resolved or rejected at ``at``."""
+
+    task_id: str
+    state: str
+    at: datetime
+
+
+AccountChange = TaskIndexed | TaskDropped | TaskHanded
+GroupChange = TaskClosed | TaskHanded
+
+
+def index_task(index: AccountIndex | None, account: str, change: AccountChange) -> AccountIndex:
+    """The account's index after ``change`` (an empty index when there was none)."""
+    current = index if index is not None else AccountIndex()
+    if isinstance(change, TaskIndexed):
+        return current.add(change.task_id, account, change.team, change.state)
+    if isinstance(change, TaskDropped):
+        return current.close(change.task_id)
+    return current.reassign(change.task_id, change.team)
+
+
+def change_group(task: GroupedTask | None, change: GroupChange) -> GroupedTask | None:
+    """The group's task after ``change``; None when it does not apply to the task the group has
+    (that task is closed already, or the group has a newer one)."""
+    if task is None or task.task_id != change.task_id or not task.is_open:
+        return None
+    if isinstance(change, TaskHanded):
+        return task.reassign(change.team)
+    return task.close("rejected" if change.state == "rejected" else "resolved", change.at)
+
+
+def related(index: AccountIndex, account: str, limit: int) -> tuple[RelatedTask, ...]:
+    """The account's open tasks, the ``limit`` most recent (oldest first)."""
+    return index.related(account)[-limit:]

@@ -19,8 +19,8 @@ def rules_publish(
     ),
 ) -> None:
     """Validate the file and publish it to handoff.rules; a file that fails to load is refused."""
-    from services.router.rules_feed import publish_rules
     from services.router.settings import RouterSettings
+    from services.rules.rules_feed import publish_rules
 
     settings = RouterSettings()
     try:

@@ -17,7 +17,7 @@ import pytest
 from schemas import topics
 from schemas.events import CloudEvent, derived_id
 from services.ingest.signatures import sign_zendesk
-from services.router.rules_file import read_routing_rules
+from services.rules.rules_file import read_routing_rules
 from tests.databases import fresh_postgres_database
 from tests.processes import (
     REPO_ROOT,

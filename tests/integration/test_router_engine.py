@@ -22,7 +22,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from schemas import topics
 from schemas.events import CloudEvent, SlaSignal, TaskFeedback, TaskRouted, derived_id
-from services.router.rules_file import read_routing_rules
+from services.rules.rules_file import read_routing_rules
 from tests.integration.router_process import (
     Producer,
     RouterWorker,

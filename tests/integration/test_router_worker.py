@@ -19,8 +19,8 @@ from kafka import KafkaConsumer
 from schemas import topics
 from schemas.dlq import DeadLetter
 from schemas.events import CloudEvent, TaskRouted, derived_id
-from services.router.codec import decode_incoming
-from services.router.rules_file import read_routing_rules
+from services.router.inbound import decode_incoming
+from services.rules.rules_file import read_routing_rules
 from tests.integration.router_process import (
     Producer,
     RouterWorker,

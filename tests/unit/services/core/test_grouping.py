@@ -7,13 +7,22 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from services.core.grouping import (
+    AccountChange,
     AccountIndex,
     Admission,
+    GroupChange,
     GroupedTask,
     GroupEvent,
     Outcome,
     RelatedTask,
+    TaskClosed,
+    TaskDropped,
+    TaskHanded,
+    TaskIndexed,
     admit,
+    change_group,
+    index_task,
+    related,
 )
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -293,3 +302,90 @@ def test_reassigning_in_the_account_index_changes_the_team_everywhere() -> None:
     ]  # fmt: skip
     assert [t.team for t in index.related("globex.jp", "t2")] == ["platform"]
     assert make_index().reassign("t9", "platform") == make_index()
+
+
+# --- changes to a group's task and an account's index, table-driven -------------------
+
+T_CLOSE = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+OPEN_TASK = GroupedTask.open("t1", "g", GroupEvent("e1", "acme", "a@acme.example", T_CLOSE))
+INDEX = AccountIndex().add("t1", "acme", "l2", "open").add("t2", "acme", "l2", "open")
+
+GROUP_CHANGES: list[tuple[str, GroupedTask | None, GroupChange, GroupedTask | None]] = [
+    # name, the group's task, change, the task after it (None: nothing to write)
+    ("no task", None, TaskHanded("t1", "billing"), None),
+    ("handed", OPEN_TASK, TaskHanded("t1", "billing"), OPEN_TASK.reassign("billing")),
+    (
+        "resolved",
+        OPEN_TASK,
+        TaskClosed("t1", "resolved", T_CLOSE),
+        OPEN_TASK.close("resolved", T_CLOSE),
+    ),
+    (
+        "rejected",
+        OPEN_TASK,
+        TaskClosed("t1", "rejected", T_CLOSE),
+        OPEN_TASK.close("rejected", T_CLOSE),
+    ),
+    (
+        "any other state resolves",
+        OPEN_TASK,
+        TaskClosed("t1", "None", T_CLOSE),
+        OPEN_TASK.close("resolved", T_CLOSE),
+    ),
+    ("another task of the group", OPEN_TASK, TaskHanded("t0", "billing"), None),
+    ("closed already", OPEN_TASK.close("resolved", T_CLOSE), TaskHanded("t1", "billing"), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("task", "change", "after"),
+    [row[1:] for row in GROUP_CHANGES],
+    ids=[row[0] for row in GROUP_CHANGES],
+)
+def test_change_group(
+    task: GroupedTask | None, change: GroupChange, after: GroupedTask | None
+) -> None:
+    assert change_group(task, change) == after
+
+
+ACCOUNT_CHANGES: list[tuple[str, AccountIndex | None, AccountChange, dict[str, list[str]]]] = [
+    # name, index, change, the account's tasks after it as "task:team:state"
+    ("first task", None, TaskIndexed("t1", "l2"), {"acme": ["t1:l2:open"]}),
+    (
+        "another",
+        INDEX,
+        TaskIndexed("t3", "billing"),
+        {"acme": ["t1:l2:open", "t2:l2:open", "t3:billing:open"]},
+    ),
+    (
+        "reopened keeps its place",
+        INDEX,
+        TaskIndexed("t1", "l2", "reopened"),
+        {"acme": ["t1:l2:reopened", "t2:l2:open"]},
+    ),
+    ("dropped", INDEX, TaskDropped("t1"), {"acme": ["t2:l2:open"]}),
+    ("the last dropped", AccountIndex().add("t1", "acme", "l2", "open"), TaskDropped("t1"), {}),
+    ("handed", INDEX, TaskHanded("t2", "billing"), {"acme": ["t1:l2:open", "t2:billing:open"]}),
+    ("unknown task", INDEX, TaskHanded("t9", "billing"), {"acme": ["t1:l2:open", "t2:l2:open"]}),
+]
+
+
+@pytest.mark.parametrize(
+    ("index", "change", "after"),
+    [row[1:] for row in ACCOUNT_CHANGES],
+    ids=[row[0] for row in ACCOUNT_CHANGES],
+)
+def test_index_task(
+    index: AccountIndex | None, change: AccountChange, after: dict[str, list[str]]
+) -> None:
+    changed = index_task(index, "acme", change)
+    listed = {a: [f"{t.task_id}:{t.team}:{t.state}" for t in ts] for a, ts in changed.tasks.items()}
+    assert listed == after
+
+
+def test_related_is_the_most_recent_oldest_first() -> None:
+    index = AccountIndex()
+    for n in range(5):
+        index = index.add(f"t{n}", "acme", "l2", "open")
+    assert [t.task_id for t in related(index, "acme", 3)] == ["t2", "t3", "t4"]
+    assert related(index, "nobody", 3) == ()

@@ -30,8 +30,8 @@ from services.router.app import (
     build_app,
     router_of,
 )
-from services.router.rules_file import read_routing_rules
 from services.router.settings import RouterSettings
+from services.rules.rules_file import read_routing_rules
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 ROUTED_AT = datetime(2026, 11, 20, 9, 0, 5, tzinfo=UTC)

@@ -23,13 +23,13 @@ from services.router.app import (
     CAPACITY_AGENT_NAME,
     FEEDBACK_AGENT_NAME,
     SALES_AGENT_NAME,
-    _related,
     router_of,
     run_worker,
 )
-from services.router.codec import decode_incoming
-from services.router.rules_file import read_routing_rules
+from services.router.handlers.intake import related_tasks as _related
+from services.router.inbound import decode_incoming
 from services.router.settings import RouterSettings
+from services.rules.rules_file import read_routing_rules
 from tests.unit.services.router.conftest import (
     REPO_ROOT,
     ROUTED_AT,
@@ -148,6 +148,26 @@ async def test_a_ticket_is_routed_to_its_owner_with_the_rule_and_business_hours_
     assert (task.event_count, task.accounts) == (1, ["example.co.jp"])
     assert (task.raised_at, task.routed_at) == (RAISED_AT, ROUTED_AT)
     assert router.producer.to(topics.DLQ) == []
+
+
+async def test_a_request_raised_long_before_it_reached_handoff_is_timed_from_its_receipt(
+    router: Router,
+) -> None:
+    """Issue 10, defect 6: ingest stamps ``slastart`` on a backfilled ticket; the
+    deadlines run from it, while ``raised_at`` keeps when the customer asked."""
+    raised, received = RAISED_AT - timedelta(days=400), RAISED_AT
+    event = json.loads(ticket_event("ev-old"))
+    event.update(time=raised.isoformat(), slastart=received.isoformat())
+    value = json.dumps(event, ensure_ascii=False).encode("utf-8")
+
+    await router.route(AGENT_NAME, b"example.co.jp", value)
+
+    ((_, task),) = routed_tasks(router)
+    (expected,) = RULES.decide(decode_incoming(value, "support.ticket").labels, received)
+    assert expected.clocks is not None
+    assert expected.clocks.acknowledge is not None
+    assert task.sla_due == task.acknowledge_by == expected.clocks.acknowledge.due
+    assert (task.raised_at, task.sla_started_at) == (raised, received)
 
 
 async def test_japanese_text_survives_byte_for_byte(router: Router) -> None:

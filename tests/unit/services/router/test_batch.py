@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from services.router.app import _CURRENT_BATCH, _Batch, _BatchedTable
+from services.router.batch import CURRENT_BATCH as _CURRENT_BATCH
+from services.router.batch import Batch as _Batch
+from services.router.batch import BatchedTable as _BatchedTable
 
 pytestmark = pytest.mark.anyio
 

@@ -9,19 +9,11 @@ import pytest
 from schemas.events import CloudEvent, TaskRouted
 from services.core.grouping import GroupedTask, GroupEvent
 from services.core.sla import SlaClock, SlaClocks
-from services.router.codec import (
-    OpenClock,
-    PoisonMessageError,
-    decision_messages,
-    decode_decision,
-    decode_incoming,
-    encode_decision,
-    escalated_event,
-    load,
-    routed_event,
-    sla_event,
-)
-from services.router.rules_file import read_routing_rules
+from services.router.clock_table import OpenClock
+from services.router.inbound import PoisonMessageError, decode_incoming
+from services.router.internal import decision_messages, decode_decision, encode_decision, load
+from services.router.outbound import escalated_event, routed_event, sla_event
+from services.rules.rules_file import read_routing_rules
 from tests.unit.services.router.test_app import EXAMPLE
 
 T0 = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)

@@ -11,7 +11,7 @@ import typer
 
 from services.core.errors import RuleError
 from services.core.routing import Decision, RoutingRules
-from services.router.rules_file import read_routing_rules
+from services.rules.rules_file import read_routing_rules
 
 routes_app = typer.Typer(no_args_is_help=True, help="Check routing rules without running anything.")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from services.core.errors import RuleError
-from services.router.rules_feed import (
+from services.rules.rules_feed import (
     RECORD_MAX_BYTES,
     RuleSet,
     RulesFeed,
@@ -17,7 +17,7 @@ from services.router.rules_feed import (
     rule_set_from_record,
     rules_from_record,
 )
-from services.router.rules_file import read_routing_rules
+from services.rules.rules_file import read_routing_rules
 
 GOOD = "teams: {a: {}, b: {}}\nroute: {team: a}\n"
 

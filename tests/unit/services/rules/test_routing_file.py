@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.core.errors import RuleError
-from services.router.rules_file import read_routing_rules
+from services.rules.rules_file import read_routing_rules
 
 AT = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)
 

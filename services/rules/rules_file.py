@@ -15,7 +15,7 @@ import yaml
 from services.core.errors import RuleError
 from services.core.ownership import entries_from_backstage
 from services.core.routing import RoutingRules, load_routing_rules
-from services.router.yaml_lines import line_of
+from services.rules.yaml_lines import line_of
 
 
 def _yaml_where(where: str, exc: yaml.YAMLError) -> str:

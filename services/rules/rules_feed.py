@@ -31,7 +31,7 @@ from schemas import topics
 from services.core.errors import RuleError
 from services.core.routing import RoutingRules
 from services.kafka_admin import ensure_rules_topic
-from services.router.rules_file import parse_routing_rules, read_routing_rules
+from services.rules.rules_file import parse_routing_rules, read_routing_rules
 
 log = logging.getLogger(__name__)
 
@@ -110,12 +110,24 @@ def publish_rules_text(
     the same version, so publishing it again is harmless.
     """
     rules = parse_routing_rules(text.encode("utf-8"), name=name, base=base)
+    value = _record_value(rules, name, text)
+    _send(bootstrap, key.encode("utf-8"), value, timeout_s)
+    return rules
+
+
+def _record_value(rules: RoutingRules, name: str, text: str) -> bytes:
+    """The ``handoff.rules`` record of loaded rule-file text; ``RuleError`` if too large."""
     body = {"version": rules.version, "name": Path(name).name, "yaml": text}
     value = json.dumps(body, ensure_ascii=False).encode("utf-8")
     if len(value) > RECORD_MAX_BYTES:
         raise RuleError(
             name, f"too large to publish ({len(value)} bytes, at most {RECORD_MAX_BYTES})"
         )
+    return value
+
+
+def _send(bootstrap: str, key: bytes, value: bytes, timeout_s: float) -> None:
+    """Produce one record to ``handoff.rules`` (acks=all), creating the topic if need be."""
     timeout_ms = int(timeout_s * 1000)
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
@@ -126,10 +138,9 @@ def publish_rules_text(
     )
     try:
         ensure_rules_topic(bootstrap)
-        producer.send(topics.RULES, key=key.encode("utf-8"), value=value).get(timeout=timeout_s)
+        producer.send(topics.RULES, key=key, value=value).get(timeout=timeout_s)
     finally:
         producer.close(timeout=timeout_s)
-    return rules
 
 
 def rules_from_record(value: bytes | None) -> RoutingRules:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.router.yaml_lines import line_of
+from services.rules.yaml_lines import line_of
 
 DOC = """\
 teams:

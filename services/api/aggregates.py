@@ -57,6 +57,17 @@ def _where(filters: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return " AND ".join(clauses), params
 
 
+FIGURES_COLUMNS = (
+    f"coalesce(department, 'unknown') AS dept, team, count(*) AS tasks, "
+    f"{_aggregate('feedback_latency_s')}, {_aggregate(ROUTE)}, {_aggregate(ACK)}, "
+    f"{_aggregate(RESOLVE)}, "
+    f"count(*) FILTER (WHERE {DUE}) AS due, "
+    f"count(*) FILTER (WHERE {DUE} AND acknowledged_at <= sla_due) AS acked, "
+    f"count(*) FILTER (WHERE {DUE} AND state = 'resolved' AND resolved_at <= sla_due) "
+    f"AS solved"
+)
+
+
 def figures_sql(
     conn: sa.Connection,
     *,
@@ -68,38 +79,29 @@ def figures_sql(
 ) -> list[Figures]:
     where, params = _where({"since": since, "until": until, "team": team, "department": department})
     query = sa.text(
-        f"SELECT coalesce(department, 'unknown') AS dept, team, count(*) AS tasks, "  # noqa: S608 - fixed SQL
-        f"{_aggregate('feedback_latency_s')}, {_aggregate(ROUTE)}, {_aggregate(ACK)}, "
-        f"{_aggregate(RESOLVE)}, "
-        f"count(*) FILTER (WHERE {DUE}) AS due, "
-        f"count(*) FILTER (WHERE {DUE} AND acknowledged_at <= sla_due) AS acked, "
-        f"count(*) FILTER (WHERE {DUE} AND state = 'resolved' AND resolved_at <= sla_due) "
-        f"AS solved "
+        f"SELECT {FIGURES_COLUMNS} "  # noqa: S608 - fixed SQL
         f"FROM tasks WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2"
     )
-    out = []
-    for row in conn.execute(query, {**params, "now": now}):
-        r = tuple(row)
-        due, acked, solved = r[15], r[16], r[17]
-        out.append(
-            Figures(
-                department=r[0],
-                team=r[1],
-                tasks=int(r[2]),
-                feedback_latency=_summary(*r[3:6]),
-                time_to_route=_summary(*r[6:9]),
-                time_to_acknowledge=_summary(*r[9:12]),
-                time_to_resolve=_summary(*r[12:15]),
-                acknowledged_in_time=acked / due if due else None,
-                resolved_in_time=solved / due if due else None,
-            )
-        )
-    return out
+    return [_figures(tuple(row)) for row in conn.execute(query, {**params, "now": now})]
 
 
-def feedback_latency_sql(
-    conn: sa.Connection, *, team: str | None, since: datetime | None
-) -> tuple[LatencySummary, dict[str, LatencySummary]]:
+def _figures(r: tuple[Any, ...]) -> Figures:
+    """One row of ``FIGURES_COLUMNS`` as the figures of a department's team."""
+    due, acked, solved = r[15], r[16], r[17]
+    return Figures(
+        department=r[0],
+        team=r[1],
+        tasks=int(r[2]),
+        feedback_latency=_summary(*r[3:6]),
+        time_to_route=_summary(*r[6:9]),
+        time_to_acknowledge=_summary(*r[9:12]),
+        time_to_resolve=_summary(*r[12:15]),
+        acknowledged_in_time=acked / due if due else None,
+        resolved_in_time=solved / due if due else None,
+    )
+
+
+def _resolved_where(team: str | None, since: datetime | None) -> tuple[str, dict[str, Any]]:
     clauses = ["state = 'resolved'", "feedback_latency_s IS NOT NULL"]
     params: dict[str, Any] = {}
     if team is not None:
@@ -108,7 +110,13 @@ def feedback_latency_sql(
     if since is not None:
         clauses.append("resolved_at >= :since")
         params["since"] = since
-    where = " AND ".join(clauses)
+    return " AND ".join(clauses), params
+
+
+def feedback_latency_sql(
+    conn: sa.Connection, *, team: str | None, since: datetime | None
+) -> tuple[LatencySummary, dict[str, LatencySummary]]:
+    where, params = _resolved_where(team, since)
     agg = _aggregate("feedback_latency_s")
     by_team = {
         row[0]: _summary(*tuple(row)[1:])

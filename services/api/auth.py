@@ -109,7 +109,6 @@ def list_tokens(engine: sa.Engine) -> list[ApiToken]:
 def revoke_token(engine: sa.Engine, token_id: str, now: datetime) -> bool:
     with Session(engine) as session, session.begin():
         row = session.get(ApiToken, token_id)
-        if row is None or row.revoked_at is not None:
-            return row is not None
-        row.revoked_at = now
-    return True
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = now
+        return row is not None

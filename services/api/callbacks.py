@@ -14,8 +14,6 @@ if that process dies, the lease runs out and another one retries.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import random
@@ -24,8 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
-from urllib.parse import quote
+from typing import Any, Final
 
 import httpx
 import sqlalchemy as sa
@@ -33,119 +30,19 @@ from sqlalchemy.orm import Session
 
 from schemas import topics
 from schemas.dlq import DeadLetter
-from schemas.events import derived_id
+from schemas.events import TaskState, derived_id
 from services.api.clock import Clock, utc_now
 from services.api.db import Callback, Delivery, DeliveryAttempt, Task, TaskOrigin, origins_of
 from services.api.metrics import ApiMetrics
 from services.api.producer import PublishError
+from services.api.webhooks import Origin, callback_body, delivery_url, signed_headers
+from services.core.backoff import BackoffPolicy
 
 log = logging.getLogger(__name__)
 
-CallbackFormat = Literal["generic", "zendesk", "freshdesk"]
 PENDING: Final = "pending"
 DELIVERED: Final = "delivered"
 DEAD: Final = "dead"
-SIGNATURE_HEADER: Final = "X-Handoff-Signature"
-TIMESTAMP_HEADER: Final = "X-Handoff-Timestamp"
-IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
-
-ZENDESK_STATUS: Final = {
-    "open": "open",
-    "acknowledged": "open",
-    "in_progress": "open",
-    "reassigned": "open",
-    "reopened": "open",
-    "resolved": "solved",
-    "rejected": "solved",
-}
-# Freshdesk: 2 open, 3 pending, 4 resolved, 5 closed.
-FRESHDESK_STATUS: Final = {
-    "open": 2,
-    "acknowledged": 2,
-    "in_progress": 3,
-    "reassigned": 2,
-    "reopened": 2,
-    "resolved": 4,
-    "rejected": 5,
-}
-PUBLIC_STATES: Final = frozenset({"resolved", "rejected"})
-
-
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """``sha256=<hex>`` of HMAC-SHA256(secret, ``"<timestamp>." + body``)."""
-    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
-
-
-def verify(secret: str, timestamp: int, body: bytes, header: str) -> bool:
-    return hmac.compare_digest(signature(secret, timestamp, body), header)
-
-
-@dataclass(frozen=True)
-class Origin:
-    """One request grouped into a task: the answer goes back to it."""
-
-    event_id: str
-    source: str
-    ref: str | None  # its id in the origin system, e.g. the Zendesk ticket id
-    raised_at: datetime
-
-
-TICKET_PLACEHOLDERS: Final = ("{ticket_id}", "%7Bticket_id%7D", "%7bticket_id%7d")
-
-
-def delivery_url(template: str, origin: Origin) -> str:
-    """The callback URL for one origin: ``{ticket_id}`` becomes its ref (else its event id)."""
-    value = quote(origin.ref or origin.event_id, safe="")
-    for placeholder in TICKET_PLACEHOLDERS:
-        template = template.replace(placeholder, value)
-    return template
-
-
-def callback_body(
-    fmt: str,
-    *,
-    delivery_id: str,
-    task: Task,
-    state: str,
-    message: str,
-    changed_at: datetime,
-    origin: Origin | None = None,
-    event_type: str | None = None,
-    public: bool | None = None,
-) -> dict[str, Any]:
-    """The update in the origin's own shape (Zendesk, Freshdesk) or handoff's generic one.
-
-    A closing state is a public reply; anything else (a comment, a start) is
-    an internal note unless ``public`` says otherwise.
-    """
-    origin = origin or Origin(task.source_event_id, task.source, None, task.raised_at)
-    public = state in PUBLIC_STATES if public is None else public
-    text = message or f"handoff: the {task.team} team set this request to {state}."
-    if fmt == "zendesk":
-        ticket: dict[str, Any] = {
-            "status": ZENDESK_STATUS[state],
-            "comment": {"body": text, "public": public},
-            "external_id": origin.event_id,
-        }
-        if origin.ref:
-            ticket = {"id": int(origin.ref) if origin.ref.isdigit() else origin.ref, **ticket}
-        return {"ticket": ticket}
-    if fmt == "freshdesk":
-        return {"status": FRESHDESK_STATUS[state], "body": text, "private": not public}
-    return {
-        "delivery_id": delivery_id,
-        "task_id": task.task_id,
-        "event": event_type,
-        "source_event_id": origin.event_id,
-        "origin": {"event_id": origin.event_id, "source": origin.source, "ref": origin.ref},
-        "state": state,
-        "team": task.team,
-        "message": message,
-        "public": public,
-        "raised_at": origin.raised_at.isoformat(),
-        "changed_at": changed_at.isoformat(),
-    }
 
 
 def task_origins(session: Session, task: Task) -> list[Origin]:
@@ -173,45 +70,61 @@ def schedule_delivery(
     one bug get four updates); the ids, each derived from the change and the
     request, so scheduling again is harmless.
     """
+    update = _Update(event_id, state, message, now, event_type, public)
     callbacks: dict[str, Callback | None] = {}
     scheduled = []
     for origin in task_origins(session, task):
         if origin.source not in callbacks:
             callbacks[origin.source] = session.get(Callback, origin.source)
         callback = callbacks[origin.source]
-        if callback is None:
-            continue
-        delivery_id = derived_id("delivery", event_id, callback.source, origin.event_id)
-        body = callback_body(
-            callback.format,
-            delivery_id=delivery_id,
-            task=task,
-            state=state,
-            message=message,
-            changed_at=now,
-            origin=origin,
-            event_type=event_type,
-            public=public,
-        )
-        session.add(
-            Delivery(
-                delivery_id=delivery_id,
-                task_id=task.task_id,
-                event_id=event_id,
-                source=callback.source,
-                task_state=state,
-                url=delivery_url(callback.url, origin),
-                body=json.dumps(body, ensure_ascii=False),
-                state=PENDING,
-                attempts=0,
-                created_at=now,
-                next_attempt_at=now,
-                origin_event_id=origin.event_id[:256],
-                origin_ref=origin.ref,
-            )
-        )
-        scheduled.append(delivery_id)
+        if callback is not None:
+            delivery = _delivery(callback, origin, task, update)
+            session.add(delivery)
+            scheduled.append(delivery.delivery_id)
     return scheduled
+
+
+@dataclass(frozen=True)
+class _Update:
+    """One change of a task, as every origin is owed it."""
+
+    event_id: str
+    state: str
+    message: str
+    at: datetime
+    event_type: str | None
+    public: bool | None
+
+
+def _delivery(callback: Callback, origin: Origin, task: Task, update: _Update) -> Delivery:
+    """The row owing ``origin`` the update, in its callback's format, due now."""
+    delivery_id = derived_id("delivery", update.event_id, callback.source, origin.event_id)
+    body = callback_body(
+        callback.format,
+        delivery_id=delivery_id,
+        task=task,
+        state=update.state,
+        message=update.message,
+        changed_at=update.at,
+        origin=origin,
+        event_type=update.event_type,
+        public=update.public,
+    )
+    return Delivery(
+        delivery_id=delivery_id,
+        task_id=task.task_id,
+        event_id=update.event_id,
+        source=callback.source,
+        task_state=update.state,
+        url=delivery_url(callback.url, origin),
+        body=json.dumps(body, ensure_ascii=False),
+        state=PENDING,
+        attempts=0,
+        created_at=update.at,
+        next_attempt_at=update.at,
+        origin_event_id=origin.event_id[:256],
+        origin_ref=origin.ref,
+    )
 
 
 @dataclass(frozen=True)
@@ -229,11 +142,14 @@ class DeliveryPolicy:
         each get ``timeout_s``, and the margin covers writing down the outcome."""
         return 2 * self.timeout_s + self.lease_margin_s
 
+    @property
+    def backoff(self) -> BackoffPolicy:
+        return BackoffPolicy(initial_s=self.backoff_initial_s, max_s=self.backoff_max_s)
+
 
 def backoff_delay(attempt: int, policy: DeliveryPolicy, rand: Callable[[], float]) -> float:
     """Seconds before attempt ``attempt + 1``: exponential, capped, with full-half jitter."""
-    base = min(policy.backoff_max_s, policy.backoff_initial_s * 2 ** max(0, attempt - 1))
-    return float(base * (0.5 + 0.5 * rand()))
+    return policy.backoff.jittered(attempt, rand)
 
 
 Poster = Callable[[str, bytes, dict[str, str], float], int]
@@ -317,27 +233,21 @@ class Deliverer:
         if attempt is None:
             return  # another process took it first
         body = delivery.body.encode("utf-8")
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: signature(callback.secret, timestamp, body),
-            IDEMPOTENCY_HEADER: delivery_id,
-            "X-Handoff-Delivery-Attempt": str(attempt),
-            "X-Handoff-Task": task.task_id,
-        }
+        headers = signed_headers(callback.secret, body, delivery_id, attempt, task.task_id)
         began = time.perf_counter()
-        status: int | None = None
-        error: str | None = None
-        try:
-            status = self._post(delivery.url, body, headers, self._policy.timeout_s)
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        status, error = self._post_once(delivery.url, body, headers)
         took = time.perf_counter() - began
-        now = self._clock()
-        self._record(delivery, task, attempt, status, error, took, now)
+        self._record(delivery, task, attempt, status, error, took, self._clock())
+
+    def _post_once(
+        self, url: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int | None, str | None]:
+        """The origin's HTTP status (None if none came) and what went wrong (None: a 2xx)."""
+        try:
+            status = self._post(url, body, headers, self._policy.timeout_s)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+        return status, None if 200 <= status < 300 else f"HTTP {status}"
 
     def _claim(self, delivery: Delivery) -> int | None:
         """Take the delivery for its next attempt: the attempt's number, or None if we lost.
@@ -381,60 +291,53 @@ class Deliverer:
         took: float,
         now: datetime,
     ) -> None:
-        outcome = "delivered" if error is None else "failed"
-        values: dict[str, Any] = {"last_error": error}
-        if error is None:
-            values.update(state=DELIVERED, delivered_at=now)
-        elif attempt >= self._policy.max_attempts and self._still_claimed(delivery, attempt):
-            outcome = "dead"
-            self._park(delivery, task, attempt, error, now)
-            values.update(state=DEAD)
-        else:
-            delay = backoff_delay(attempt, self._policy, self._rand)
-            values.update(next_attempt_at=now + timedelta(seconds=delay))
+        outcome, values = self._outcome(delivery, task, attempt, error, now)
+        log_entry = DeliveryAttempt(
+            delivery_id=delivery.delivery_id,
+            attempt=attempt,
+            at=now,
+            status_code=status,
+            latency_s=took,
+            error=error,
+        )
         # A 2xx settles the delivery whoever holds it; a failure is ours to park or
         # reschedule only while our claim stands (the attempt is logged either way).
         ours = [Delivery.state == PENDING]
         if error is not None:
             ours.append(Delivery.attempts == attempt)
+        latency: float | None = None
         with Session(self._engine) as session, session.begin():
-            session.add(
-                DeliveryAttempt(
-                    delivery_id=delivery.delivery_id,
-                    attempt=attempt,
-                    at=now,
-                    status_code=status,
-                    latency_s=took,
-                    error=error,
-                )
-            )
+            session.add(log_entry)
             session.execute(
                 sa.update(Delivery)
                 .where(Delivery.delivery_id == delivery.delivery_id, *ours)
                 .values(**values)
             )
-            latency: float | None = None
-            if error is None and delivery.task_state == "resolved":
-                first = max(0.0, (now - task.raised_at).total_seconds())
-                session.execute(
-                    sa.update(Task)
-                    .where(Task.task_id == task.task_id, Task.feedback_delivered_at.is_(None))
-                    .values(feedback_delivered_at=now, feedback_latency_s=first)
-                )
-                # the histogram counts each asker's own wait, from their own request's time
-                origin = (
-                    session.get(TaskOrigin, (task.task_id, delivery.origin_event_id))
-                    if delivery.origin_event_id
-                    else None
-                )
-                raised_at = origin.raised_at if origin is not None else task.raised_at
-                latency = max(0.0, (now - raised_at).total_seconds())
-        if self._metrics is not None:
-            self._metrics.deliveries.labels(outcome=outcome).inc()
-            if latency is not None:
-                self._metrics.delivered_feedback_latency.labels(
-                    team=task.team, department=task.department or "unknown"
-                ).observe(latency)
+            if error is None and delivery.task_state == TaskState.RESOLVED:
+                latency = _answer_delivered(session, delivery, task, now)
+        self._count(outcome, task, latency)
+
+    def _outcome(
+        self, delivery: Delivery, task: Task, attempt: int, error: str | None, now: datetime
+    ) -> tuple[str, dict[str, Any]]:
+        """Delivered, dead (parked on the dead-letter topic) or failed (retried later)."""
+        values: dict[str, Any] = {"last_error": error}
+        if error is None:
+            return "delivered", {**values, "state": DELIVERED, "delivered_at": now}
+        if attempt >= self._policy.max_attempts and self._still_claimed(delivery, attempt):
+            self._park(delivery, task, attempt, error, now)
+            return "dead", {**values, "state": DEAD}
+        delay = backoff_delay(attempt, self._policy, self._rand)
+        return "failed", {**values, "next_attempt_at": now + timedelta(seconds=delay)}
+
+    def _count(self, outcome: str, task: Task, latency: float | None) -> None:
+        if self._metrics is None:
+            return
+        self._metrics.deliveries.labels(outcome=outcome).inc()
+        if latency is not None:
+            self._metrics.delivered_feedback_latency.labels(
+                team=task.team, department=task.department or "unknown"
+            ).observe(latency)
 
     def _park(
         self, delivery: Delivery, task: Task, attempt: int, error: str, now: datetime
@@ -456,9 +359,31 @@ class Deliverer:
         )
         try:
             self._dead_letters.send(task.account.encode("utf-8"), letter.to_bytes())
+            if self._metrics is not None:
+                self._metrics.dead_lettered("CallbackDeliveryFailed")
         except PublishError:
             log.warning(
                 "could not park delivery %s; it stays pending and is retried when its lease ends",
                 delivery.delivery_id,
             )
             raise
+
+
+def _answer_delivered(session: Session, delivery: Delivery, task: Task, now: datetime) -> float:
+    """The origin has the answer: the task's feedback is delivered (its first answer counts).
+
+    The asker's wait, from their own request's time, for the histogram.
+    """
+    first = max(0.0, (now - task.raised_at).total_seconds())
+    session.execute(
+        sa.update(Task)
+        .where(Task.task_id == task.task_id, Task.feedback_delivered_at.is_(None))
+        .values(feedback_delivered_at=now, feedback_latency_s=first)
+    )
+    origin = (
+        session.get(TaskOrigin, (task.task_id, delivery.origin_event_id))
+        if delivery.origin_event_id
+        else None
+    )
+    raised_at = origin.raised_at if origin is not None else task.raised_at
+    return max(0.0, (now - raised_at).total_seconds())

@@ -1,4 +1,4 @@
-"""The API's database: the ``tasks`` table, engines, and Alembic migrations run from code.
+"""The API's database: its tables, the writes the projector makes, engines, migrations.
 
 SQLite (the zero-setup default) and PostgreSQL are both first-class: every
 datetime goes through :class:`UtcDateTime`, so it comes back timezone-aware
@@ -8,9 +8,10 @@ UTC on either, and inserts use each dialect's ``ON CONFLICT DO NOTHING``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 import sqlalchemy as sa
 from alembic import command
@@ -19,22 +20,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from schemas.events import TaskState
+from services.api.lifecycle import ACTIVE
+
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 
-TaskState = Literal[
-    "open", "acknowledged", "in_progress", "resolved", "rejected", "reassigned", "reopened"
-]
-OPEN: Final = "open"
-RESOLVED: Final = "resolved"
-STATES: Final[tuple[str, ...]] = (
-    "open",
-    "acknowledged",
-    "in_progress",
-    "resolved",
-    "rejected",
-    "reassigned",
-    "reopened",
-)
+OPEN: Final = TaskState.OPEN.value
+RESOLVED: Final = TaskState.RESOLVED.value
+STATES: Final[tuple[str, ...]] = tuple(state.value for state in TaskState)
 STATE_CHECK: Final = "state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")"
 
 # A task id must be usable in a URL path as is; derived ids (uuid5) always are.
@@ -247,11 +240,8 @@ class DeliveryAttempt(Base):
 
 def origins_of(task_id: str) -> sa.Select[TaskOrigin]:
     """The requests grouped into a task, oldest first."""
-    return (
-        sa.select(TaskOrigin)
-        .where(TaskOrigin.task_id == task_id)
-        .order_by(TaskOrigin.raised_at, TaskOrigin.event_id)
-    )
+    of_task = sa.select(TaskOrigin).where(TaskOrigin.task_id == task_id)
+    return of_task.order_by(TaskOrigin.raised_at, TaskOrigin.event_id)
 
 
 TASKS: Final = cast(sa.Table, Task.__table__)
@@ -319,6 +309,46 @@ def _insert_if_absent(
         raise NotImplementedError(f"database dialect {dialect!r} is not supported")
     # RETURNING, not rowcount: drivers need not report a rowcount for INSERT.
     return conn.execute(stmt.returning(key)).first() is not None
+
+
+def insert_task_event(conn: Connection, entry: dict[str, Any]) -> None:
+    """Add one entry to a task's timeline."""
+    conn.execute(TASK_EVENTS.insert(), entry)
+
+
+def grow_group(conn: Connection, row: Mapping[str, Any]) -> bool:
+    """A later ``task.routed`` of a stored task with more grouped events: keep the larger group."""
+    smaller = sa.update(TASKS).where(
+        TASKS.c.task_id == row["task_id"], TASKS.c.event_count < row["event_count"]
+    )
+    grow = smaller.values({name: row[name] for name in ("event_count", "event_ids", "summary")})
+    return bool(conn.execute(grow).rowcount)
+
+
+def follow_reroute(conn: Connection, row: Mapping[str, Any]) -> bool:
+    """The router's ``task.routed`` after a reassignment or a reopen: the deadlines from then.
+
+    Only while the task is still with that team and open: a later handover
+    (or a close) wins over a late event.
+    """
+    moved = conn.execute(
+        sa.update(TASKS)
+        .where(
+            TASKS.c.task_id == row["task_id"],
+            TASKS.c.team == row["team"],
+            TASKS.c.state.in_(sorted(ACTIVE)),
+        )
+        .values(sla_due=row["sla_due"], acknowledge_by=row["acknowledge_by"])
+    )
+    return bool(moved.rowcount)
+
+
+def touch_tasks_of(conn: Connection, origin_event_id: str, at: datetime) -> int:
+    """Mark every task the request is in as changed at ``at``; how many there are."""
+    of_origin = sa.select(ORIGINS.c.task_id).where(ORIGINS.c.event_id == origin_event_id)
+    its_tasks = sa.or_(TASKS.c.task_id.in_(of_origin), TASKS.c.source_event_id == origin_event_id)
+    touch = sa.update(TASKS).where(its_tasks).values(updated_at=at)
+    return int(conn.execute(touch).rowcount)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -1,8 +1,8 @@
-"""The API's own errors; ``app.py`` turns each into its HTTP answer."""
+"""The API's own errors; ``handlers.py`` turns each into its HTTP answer."""
 
 from __future__ import annotations
 
-from services.core.errors import HandoffError
+from services.core.errors import HandoffError, InvalidMessageError
 
 
 class TaskNotFoundError(HandoffError):
@@ -30,13 +30,8 @@ class FeedbackUnavailableError(HandoffError):
         self.reason = reason
 
 
-class InvalidEventError(HandoffError):
+class InvalidEventError(InvalidMessageError):
     """A consumed message that can never be projected; it goes to the dead-letter topic."""
-
-    def __init__(self, reason: str, error_type: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.error_type = error_type
 
 
 class InvalidTransitionError(TaskNotOpenError):

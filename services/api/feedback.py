@@ -35,7 +35,7 @@ from services.api.errors import (
     TaskNotFoundError,
     VersionConflictError,
 )
-from services.api.lifecycle import ACTIONS, target_state
+from services.api.lifecycle import ACTIONS, Action, target_state
 from services.api.metrics import ApiMetrics
 from services.api.producer import AckedProducer, PublishError
 
@@ -127,87 +127,16 @@ def change_task(
     """
     action = ACTIONS[change.action]
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        task = session.get(Task, task_id, with_for_update=True)  # FOR UPDATE: PostgreSQL only
-        if task is None or (change.visible_team is not None and task.team != change.visible_team):
-            raise TaskNotFoundError(task_id)
-        if change.expected_version is not None and change.expected_version != task.version:
-            raise VersionConflictError(task_id, task.state, task.version, change.expected_version)
-        target = target_state(action, task.state)
-        if target is None:
-            raise InvalidTransitionError(
-                task_id, task.state, action.name, sorted(action.allowed_from, key=STATES.index)
-            )
-        if action.needs_message and not change.message:
-            raise BadActionError("body.message", f"{action.name} needs a message")
+        task = _locked_task(session, task_id, change)
+        target = _target(action, task, change)
         now = clock()
         values = _values_for(action.name, task, change, now)
-        from_state, old_team = task.state, task.team
-        claim = (
-            sa.update(Task)
-            .where(Task.task_id == task_id, Task.version == task.version)
-            .values(state=target, version=task.version + 1, updated_at=now, **values)
-            .execution_options(synchronize_session=False)
-        )
-        claimed = cast(sa.CursorResult[Any], session.execute(claim))
-        if claimed.rowcount != 1:  # changed in between (SQLite has no FOR UPDATE)
-            session.refresh(task)
-            raise VersionConflictError(task_id, task.state, task.version, task.version)
-        session.refresh(task)
-        seq = 1 + int(
-            session.scalar(
-                sa.select(sa.func.count())
-                .select_from(TaskEvent)
-                .where(TaskEvent.task_id == task_id)
-            )
-            or 0
-        )
+        before = _Before(task.state, task.team)
+        _claim(session, task, target, values, now)
+        seq = _next_seq(session, task_id)
         event_id = derived_id(action.event_type, task_id, str(seq))
-        events = [
-            lifecycle_event(
-                task,
-                type_=action.event_type,
-                status=target,
-                message=change.message,
-                at=now,
-                event_id=event_id,
-            )
-        ]
-        if action.name == "resolve":
-            answered_before = session.scalar(
-                sa.select(sa.func.count())
-                .select_from(TaskEvent)
-                .where(TaskEvent.task_id == task_id, TaskEvent.to_state == RESOLVED)
-            )
-            feedback_id = (
-                derived_id(TASK_FEEDBACK, task_id)
-                if not answered_before
-                else derived_id(TASK_FEEDBACK, task_id, str(seq))
-            )
-            events.insert(
-                0,
-                lifecycle_event(
-                    task,
-                    type_=TASK_FEEDBACK,
-                    status=target,
-                    message=change.message,
-                    at=now,
-                    event_id=feedback_id,
-                ),
-            )
-        session.add(
-            TaskEvent(
-                task_id=task_id,
-                seq=seq,
-                event_id=event_id,
-                type=action.event_type,
-                at=now,
-                actor=change.actor[:128],
-                from_state=from_state,
-                to_state=target,
-                team=old_team if action.name != "reassign" else task.team,
-                message=change.message or None,
-            )
-        )
+        events = _events(session, task, action, change, target, now, seq)
+        session.add(_timeline_entry(task, action, change, before, target, now, seq))
         schedule_delivery(
             session,
             task,
@@ -218,16 +147,135 @@ def change_task(
             event_type=action.event_type,
             public=change.public,
         )
-        try:
-            for event in events:
-                publisher.publish(event, key=task.account)
-        except FeedbackUnavailableError:
-            if metrics is not None:
-                metrics.feedback_failures.inc()
-            raise
+        _publish(publisher, events, task.account, metrics)
     if metrics is not None:
         _observe(metrics, action.name, action.event_type, task, now)
     return task
+
+
+@dataclass(frozen=True)
+class _Before:
+    """The task's state and team before the change (the timeline shows both)."""
+
+    state: str
+    team: str
+
+
+def _locked_task(session: Session, task_id: str, change: Change) -> Task:
+    """The task, locked for the change (FOR UPDATE: PostgreSQL only), at the expected version."""
+    task = session.get(Task, task_id, with_for_update=True)
+    if task is None or (change.visible_team is not None and task.team != change.visible_team):
+        raise TaskNotFoundError(task_id)
+    if change.expected_version is not None and change.expected_version != task.version:
+        raise VersionConflictError(task_id, task.state, task.version, change.expected_version)
+    return task
+
+
+def _target(action: Action, task: Task, change: Change) -> str:
+    """The state the action leads to from the task's; 409 if not allowed, 422 without message."""
+    target = target_state(action, task.state)
+    if target is None:
+        allowed = sorted(action.allowed_from, key=STATES.index)
+        raise InvalidTransitionError(task.task_id, task.state, action.name, allowed)
+    if action.needs_message and not change.message:
+        raise BadActionError("body.message", f"{action.name} needs a message")
+    return target
+
+
+def _claim(
+    session: Session, task: Task, target: str, values: dict[str, Any], now: datetime
+) -> None:
+    """Write the change if no one changed the task since it was read (else a conflict)."""
+    claim = (
+        sa.update(Task)
+        .where(Task.task_id == task.task_id, Task.version == task.version)
+        .values(state=target, version=task.version + 1, updated_at=now, **values)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = cast(sa.CursorResult[Any], session.execute(claim))
+    if claimed.rowcount != 1:  # changed in between (SQLite has no FOR UPDATE)
+        session.refresh(task)
+        raise VersionConflictError(task.task_id, task.state, task.version, task.version)
+    session.refresh(task)
+
+
+def _event_count(session: Session, *where: sa.ColumnElement[bool]) -> int:
+    query = sa.select(sa.func.count()).select_from(TaskEvent).where(*where)
+    return int(session.scalar(query) or 0)
+
+
+def _next_seq(session: Session, task_id: str) -> int:
+    """The timeline position of the change: one after the task's last entry."""
+    return 1 + _event_count(session, TaskEvent.task_id == task_id)
+
+
+def _events(
+    session: Session,
+    task: Task,
+    action: Action,
+    change: Change,
+    target: str,
+    now: datetime,
+    seq: int,
+) -> list[CloudEvent]:
+    """What to publish: the lifecycle event, after the answer itself when resolving."""
+    ids = [derived_id(action.event_type, task.task_id, str(seq))]
+    types = [action.event_type]
+    if action.name == "resolve":
+        ids.insert(0, _feedback_id(session, task.task_id, seq))
+        types.insert(0, TASK_FEEDBACK)
+    return [
+        lifecycle_event(
+            task, type_=type_, status=target, message=change.message, at=now, event_id=event_id
+        )
+        for type_, event_id in zip(types, ids, strict=True)
+    ]
+
+
+def _feedback_id(session: Session, task_id: str, seq: int) -> str:
+    """The answer's id: the task's own for the first answer, one per answer after a reopen."""
+    answered_before = _event_count(
+        session, TaskEvent.task_id == task_id, TaskEvent.to_state == RESOLVED
+    )
+    if not answered_before:
+        return derived_id(TASK_FEEDBACK, task_id)
+    return derived_id(TASK_FEEDBACK, task_id, str(seq))
+
+
+def _timeline_entry(
+    task: Task,
+    action: Action,
+    change: Change,
+    before: _Before,
+    target: str,
+    now: datetime,
+    seq: int,
+) -> TaskEvent:
+    return TaskEvent(
+        task_id=task.task_id,
+        seq=seq,
+        event_id=derived_id(action.event_type, task.task_id, str(seq)),
+        type=action.event_type,
+        at=now,
+        actor=change.actor[:128],
+        from_state=before.state,
+        to_state=target,
+        team=before.team if action.name != "reassign" else task.team,
+        message=change.message or None,
+    )
+
+
+def _publish(
+    publisher: FeedbackPublisher, events: list[CloudEvent], key: str, metrics: ApiMetrics | None
+) -> None:
+    """Publish every event, counting a broker that did not acknowledge (then re-raising)."""
+    try:
+        for event in events:
+            publisher.publish(event, key=key)
+    except FeedbackUnavailableError:
+        if metrics is not None:
+            metrics.feedback_failures.inc()
+        raise
 
 
 def _values_for(action: str, task: Task, change: Change, now: datetime) -> dict[str, Any]:

@@ -154,45 +154,15 @@ class SqlTaskRepository:
         self, query: TaskQuery, *, now: datetime, limit: int, after: Cursor | None
     ) -> list[Task]:
         """One page (``limit``) of matching tasks, oldest raised first, after ``after``."""
-        where = _state_where(query.state)
-        if query.team is not None:
-            where.append(Task.team == query.team)
-        if query.account is not None:
-            where.append(Task.account == query.account)
-        if query.department is not None:
-            where.append(Task.department == query.department)
-        if query.created_since is not None:
-            where.append(Task.raised_at >= query.created_since)
-        if query.updated_since is not None:
-            where.append(
-                sa.func.coalesce(Task.updated_at, Task.projected_at) >= query.updated_since
-            )
-        if query.sla == "ok":
-            where += [Task.state.in_(sorted(ACTIVE)), Task.sla_due >= now]
-        elif query.sla == "breached":
-            where += [Task.state.in_(sorted(ACTIVE)), Task.sla_due < now]
-        elif query.sla == "met":
-            where += [Task.state.in_(sorted(CLOSED)), Task.resolved_at <= Task.sla_due]
-        elif query.sla == "missed":
-            where += [Task.state.in_(sorted(CLOSED)), Task.resolved_at > Task.sla_due]
-        if after is not None:
-            where.append(
-                sa.or_(
-                    Task.raised_at > after.raised_at,
-                    sa.and_(Task.raised_at == after.raised_at, Task.task_id > after.task_id),
-                )
-            )
+        where = _query_where(query, now) + _after_where(after)
         select = sa.select(Task).where(*where).order_by(Task.raised_at, Task.task_id).limit(limit)
         with self._session() as session:
             return list(session.scalars(select))
 
     def timeline(self, task_id: str) -> list[TaskEvent]:
+        query = sa.select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.seq)
         with self._session() as session:
-            return list(
-                session.scalars(
-                    sa.select(TaskEvent).where(TaskEvent.task_id == task_id).order_by(TaskEvent.seq)
-                )
-            )
+            return list(session.scalars(query))
 
     def account_tasks(self, account: str, *, limit: int) -> list[Task]:
         """The account's tasks across teams and departments, newest raised first."""
@@ -260,27 +230,9 @@ class SqlTaskRepository:
                 .where(*where)
                 .group_by(Task.team, Task.state)
             ).all()
-            late = dict(
-                session.execute(
-                    sa.select(Task.team, sa.func.count())
-                    .where(*where, active, Task.sla_due < now)
-                    .group_by(Task.team)
-                ).all()
-            )
-            events = dict(
-                session.execute(
-                    sa.select(Task.team, sa.func.sum(Task.event_count))
-                    .where(*where)
-                    .group_by(Task.team)
-                ).all()
-            )
-            oldest = dict(
-                session.execute(
-                    sa.select(Task.team, sa.func.min(Task.raised_at))
-                    .where(*where, active)
-                    .group_by(Task.team)
-                ).all()
-            )
+            late = _per_team(session, sa.func.count(), *where, active, Task.sla_due < now)
+            events = _per_team(session, sa.func.sum(Task.event_count), *where)
+            oldest = _per_team(session, sa.func.min(Task.raised_at), *where, active)
         states: dict[str, dict[str, int]] = defaultdict(dict)
         for row_team, state, count in counts:
             states[row_team][state] = int(count)
@@ -308,29 +260,86 @@ class SqlTaskRepository:
 
         Rows with only the columns the figures need (not whole tasks: 100,000 of them).
         """
-        where: list[sa.ColumnElement[bool]] = []
-        if since is not None:
-            where.append(Task.raised_at >= since)
-        if until is not None:
-            where.append(Task.raised_at < until)
-        if team is not None:
-            where.append(Task.team == team)
-        if department is not None:
-            where.append(Task.department == department)
-        columns = (
-            Task.department,
-            Task.team,
-            Task.state,
-            Task.raised_at,
-            Task.routed_at,
-            Task.acknowledged_at,
-            Task.resolved_at,
-            Task.sla_due,
-            Task.feedback_latency_s,
-        )
+        where = _window_where(since, until, team, department)
         with self._session() as session:
-            return list(session.execute(sa.select(*columns).where(*where)))
+            return list(session.execute(sa.select(*FIGURE_COLUMNS).where(*where)))
 
     def ping(self) -> None:
         with self._engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+
+
+def _query_where(query: TaskQuery, now: datetime) -> list[sa.ColumnElement[bool]]:
+    """The filters of ``GET /v1/tasks`` as SQL conditions."""
+    where = _state_where(query.state)
+    if query.team is not None:
+        where.append(Task.team == query.team)
+    if query.account is not None:
+        where.append(Task.account == query.account)
+    if query.department is not None:
+        where.append(Task.department == query.department)
+    if query.created_since is not None:
+        where.append(Task.raised_at >= query.created_since)
+    if query.updated_since is not None:
+        where.append(sa.func.coalesce(Task.updated_at, Task.projected_at) >= query.updated_since)
+    return where + _sla_where(query.sla, now)
+
+
+def _sla_where(sla: SlaFilter | None, now: datetime) -> list[sa.ColumnElement[bool]]:
+    if sla == "ok":
+        return [Task.state.in_(sorted(ACTIVE)), Task.sla_due >= now]
+    if sla == "breached":
+        return [Task.state.in_(sorted(ACTIVE)), Task.sla_due < now]
+    if sla == "met":
+        return [Task.state.in_(sorted(CLOSED)), Task.resolved_at <= Task.sla_due]
+    if sla == "missed":
+        return [Task.state.in_(sorted(CLOSED)), Task.resolved_at > Task.sla_due]
+    return []
+
+
+def _after_where(after: Cursor | None) -> list[sa.ColumnElement[bool]]:
+    """Past the cursor, in (raised_at, task_id) order."""
+    if after is None:
+        return []
+    return [
+        sa.or_(
+            Task.raised_at > after.raised_at,
+            sa.and_(Task.raised_at == after.raised_at, Task.task_id > after.task_id),
+        )
+    ]
+
+
+def _per_team(
+    session: Session, value: sa.ColumnElement[Any], *where: sa.ColumnElement[bool]
+) -> dict[str, Any]:
+    """Team -> ``value`` aggregated over the team's tasks matching ``where``."""
+    query = sa.select(Task.team, value).where(*where).group_by(Task.team)
+    return dict(session.execute(query).all())
+
+
+FIGURE_COLUMNS = (
+    Task.department,
+    Task.team,
+    Task.state,
+    Task.raised_at,
+    Task.routed_at,
+    Task.acknowledged_at,
+    Task.resolved_at,
+    Task.sla_due,
+    Task.feedback_latency_s,
+)
+
+
+def _window_where(
+    since: datetime | None, until: datetime | None, team: str | None, department: str | None
+) -> list[sa.ColumnElement[bool]]:
+    where: list[sa.ColumnElement[bool]] = []
+    if since is not None:
+        where.append(Task.raised_at >= since)
+    if until is not None:
+        where.append(Task.raised_at < until)
+    if team is not None:
+        where.append(Task.team == team)
+    if department is not None:
+        where.append(Task.department == department)
+    return where

@@ -12,6 +12,7 @@ and the API says so rather than guess. Publishing goes through
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -19,7 +20,7 @@ from kafka.errors import KafkaError
 
 from services.core.errors import HandoffError, RuleError
 from services.core.routing import RoutingRules
-from services.router.rules_feed import RuleSet, RulesFeed, publish_rules_text, read_rule_set
+from services.rules.rules_feed import RuleSet, RulesFeed, publish_rules_text, read_rule_set
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,16 @@ def unknown_team(team: str, rules: RoutingRules | None) -> str | None:
 class KafkaRules:
     """The newest rule set on ``handoff.rules`` under ``key``, else the file's; publishes."""
 
-    def __init__(self, bootstrap: str, *, key: str, file: Path, publish_timeout_s: float) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        key: str,
+        file: Path,
+        publish_timeout_s: float,
+        on_version: Callable[[str], None] | None = None,
+    ) -> None:
+        self._on_version = on_version  # told each version that comes into force
         self._bootstrap = bootstrap
         self._key = key
         self._file = file
@@ -92,7 +102,12 @@ class KafkaRules:
         if self._published is not None and self._published.version == rule_set.version:
             return False
         self._published = rule_set
+        self._in_force(rule_set)
         return True
+
+    def _in_force(self, rule_set: RuleSet | None) -> None:
+        if rule_set is not None and self._on_version is not None:
+            self._on_version(rule_set.rules.version)
 
     def publish(self, text: str, *, name: str) -> RoutingRules:
         """Validate and publish; ``RuleError`` if it does not load, ``RulesUnavailableError``
@@ -114,6 +129,7 @@ class KafkaRules:
             log.error("api rules: the rule file is refused, only published sets count: %s", exc)
             self._from_file = None
         self._published = None
+        self._in_force(self._from_file)
         self._feed = RulesFeed(self._bootstrap, self, key=self._key)
         self._feed.start()
 

@@ -24,7 +24,7 @@ from schemas import topics
 from schemas.events import TASK_ROUTED, TaskRouted
 from services.api.errors import InvalidEventError
 from services.api.producer import AckedProducer
-from services.api.projector import dead_letter, decode_event
+from services.api.projection import dead_letter, decode_event
 
 log = logging.getLogger(__name__)
 

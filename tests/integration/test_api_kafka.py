@@ -32,7 +32,8 @@ from services.api.app import create_app
 from services.api.db import TASKS, insert_task_if_absent, make_engine, upgrade
 from services.api.feedback import KafkaFeedbackPublisher
 from services.api.metrics import ApiMetrics
-from services.api.projector import KafkaDeadLetters, Projector, ProjectorConfig, task_row
+from services.api.projection import task_row
+from services.api.projector import KafkaDeadLetters, Projector, ProjectorConfig
 from services.api.settings import ApiSettings
 from services.core.identity import account_from_email
 from services.kafka_admin import ensure_handoff_topics

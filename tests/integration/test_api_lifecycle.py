@@ -29,8 +29,8 @@ from schemas.dlq import DeadLetter
 from schemas.events import TASK_ROUTED, TaskRouted, derived_id, envelope
 from services.api import auth
 from services.api.app import create_app
-from services.api.callbacks import verify
 from services.api.settings import ApiSettings
+from services.api.webhooks import verify
 from services.kafka_admin import ensure_handoff_topics
 from tests.processes import start_group_at_end, wait_for
 from tests.receivers import Origin
@@ -312,7 +312,7 @@ def test_concurrent_changes_of_one_task_let_exactly_one_win(engine: sa.Engine, r
     from services.api.db import insert_task_if_absent
     from services.api.errors import TaskNotOpenError, VersionConflictError
     from services.api.feedback import Change, change_task
-    from services.api.projector import task_row
+    from services.api.projection import task_row
 
     raised = datetime.now(UTC) - timedelta(minutes=1)
     data = TaskRouted(

@@ -31,11 +31,11 @@ from schemas.events import TASK_ROUTED, TaskRouted, derived_id, envelope
 from services.api import auth
 from services.api.app import create_app
 from services.api.db import insert_task_if_absent, make_engine, upgrade
-from services.api.projector import task_row
+from services.api.projection import task_row
 from services.api.settings import ApiSettings
 from services.kafka_admin import ensure_handoff_topics, ensure_rules_topic
 from services.local.kafka import free_port
-from services.router.rules_file import parse_routing_rules, read_routing_rules
+from services.rules.rules_file import parse_routing_rules, read_routing_rules
 from tests.processes import wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

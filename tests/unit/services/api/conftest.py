@@ -17,7 +17,7 @@ from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted, derived_id, enve
 from services.api.app import create_app
 from services.api.db import insert_origin_if_absent, insert_task_if_absent, make_engine, upgrade
 from services.api.errors import FeedbackUnavailableError
-from services.api.projector import origin_row, task_row
+from services.api.projection import origin_row, task_row
 from services.api.settings import ApiSettings
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

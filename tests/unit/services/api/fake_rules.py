@@ -6,8 +6,8 @@ from pathlib import Path
 
 from services.api.rules import RulesUnavailableError
 from services.core.routing import RoutingRules
-from services.router.rules_feed import RuleSet
-from services.router.rules_file import parse_routing_rules
+from services.rules.rules_feed import RuleSet
+from services.rules.rules_file import parse_routing_rules
 
 RULES_YAML = """\
 teams:

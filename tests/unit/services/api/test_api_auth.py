@@ -97,6 +97,13 @@ ENDPOINTS = [
         {"source": "/sources/support", "url": "http://127.0.0.1:9/x", "secret": "s" * 16},
     ),
     Endpoint("GET", "/v1/admin/callbacks", "admin", "admin"),
+    Endpoint(
+        "PUT",
+        "/v1/teams/billing-ui/webhook",
+        "task",  # the team's own: another team's token sees no such team (404)
+        "write",
+        {"url": "http://127.0.0.1:9/team", "secret": "t" * 16},
+    ),
     Endpoint("PUT", "/v1/admin/rules", "admin", "admin", {"yaml": RULES_YAML}),
 ]
 

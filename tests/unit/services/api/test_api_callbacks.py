@@ -16,14 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from schemas.dlq import DeadLetter
-from services.api.callbacks import (
-    Deliverer,
-    DeliveryPolicy,
-    backoff_delay,
-    signature,
-    verify,
-)
+from services.api.callbacks import Deliverer, DeliveryPolicy, backoff_delay
 from services.api.db import Delivery, DeliveryAttempt, Task, make_engine
+from services.api.webhooks import signature, verify
 from tests.unit.services.api.conftest import T0
 
 SECRET = "0123456789abcdef-secret"

@@ -21,7 +21,7 @@ from services.api.db import (
     string_limits,
     upgrade,
 )
-from services.api.projector import task_row
+from services.api.projection import task_row
 
 JST = timezone(timedelta(hours=9))
 STAMPS = sa.Table(

@@ -20,6 +20,7 @@ from services.api.db import TASK_EVENTS, TASKS
 from services.api.errors import InvalidEventError
 from services.api.metrics import ApiMetrics
 from services.api.producer import PublishError
+from services.api.projection import dead_letter, decode_event, task_row
 from services.api.projector import (
     DEAD_LETTERED,
     DUPLICATE,
@@ -30,9 +31,6 @@ from services.api.projector import (
     Projector,
     ProjectorConfig,
     RetryLaterError,
-    dead_letter,
-    decode_event,
-    task_row,
 )
 from services.api.repository import SqlTaskRepository
 

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
-from services.api.app import RULES_TEXT_MAX, create_app
+from services.api.app import create_app
+from services.api.payloads.rules import RULES_TEXT_MAX
 from services.api.rules import unknown_team
 from services.api.settings import ApiSettings
 

@@ -22,7 +22,7 @@ from schemas.events import TASK_ROUTED, TaskRouted, derived_id, envelope
 from services.api import auth
 from services.api.app import create_app
 from services.api.db import insert_task_if_absent, make_engine, upgrade
-from services.api.projector import task_row
+from services.api.projection import task_row
 from services.api.settings import ApiSettings
 
 from .conftest import T0, FakeClock, FakeFeedbackPublisher

@@ -106,11 +106,12 @@ def test_a_breach_reaches_the_team_and_its_escalation_team_signed_and_retried(
         assert response.status_code == 202, response.text
         task_id = derived_id("task", response.json()["id"])
 
-        def breached_twice() -> bool:
-            types = [p["event"] for _, p in alerts(team_hook, task_id)]
-            return "sla.breached" in types and bool(alerts(lead_hook, task_id))
+        def warned_and_breached() -> bool:
+            types = {p["event"] for _, p in alerts(team_hook, task_id)}
+            return {"sla.at_risk", "sla.breached"} <= types and bool(alerts(lead_hook, task_id))
 
-        wait_for("the breach at both teams' webhooks", breached_twice, timeout=90)
+        # both may come due at once on a slow machine; the one refused first is retried
+        wait_for("the warning and the breach at the webhooks", warned_and_breached, timeout=90)
         told = {p["event"]: (h, p) for h, p in alerts(team_hook, task_id)}
         headers, breach = told["sla.breached"]
         assert (breach["team"], breach["role"], breach["clock"]) == (
@@ -119,7 +120,7 @@ def test_a_breach_reaches_the_team_and_its_escalation_team_signed_and_retried(
         assert breach["escalate_to"] == "alerts-lead"
         assert breach["subject"] == "請求書の画面が開かない"
         assert headers["Idempotency-Key"] == breach["delivery_id"]
-        assert "sla.at_risk" in told  # the warning came first, at half the budget
+        assert told["sla.at_risk"][1]["clock"] == "acknowledge"  # the warning, at half the budget
         first_try = [c for c in team_hook.calls if c[3] == 503]
         assert len(first_try) == 1  # refused once, then retried and delivered
         [(_, escalation)] = alerts(lead_hook, task_id)

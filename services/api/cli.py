@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from services.api.settings import ApiSettings
 
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens (stored hashed, shown once).")
 tracker_app = typer.Typer(no_args_is_help=True, help="Team trackers fed from handoff.team.<team>.")
@@ -14,8 +20,14 @@ def tokens_create(
     scope: str = typer.Option("read", help="read or write (team tokens)."),
     admin: bool = typer.Option(False, "--admin", help="An admin token (no team)."),
     name: str = typer.Option("cli", help="A label to recognise the token by."),
+    rules: Path | None = typer.Option(
+        None,
+        help="The rule file whose teams a --team must be one of (default: the rule set "
+        "published under HANDOFF_API_RULES_KEY, else HANDOFF_API_RULES_FILE).",
+    ),
+    timeout: float = typer.Option(3.0, min=0.1, help="Seconds to wait for the broker."),
 ) -> None:
-    """Create a token and print it (only this once)."""
+    """Create a token and print it (only this once); a team must be one of the rules' teams."""
     from schemas import topics
     from services.api import auth
     from services.api.clock import utc_now
@@ -32,6 +44,8 @@ def tokens_create(
         typer.echo("error: --scope is read or write", err=True)
         raise typer.Exit(2)
     settings = ApiSettings()
+    if team is not None:
+        _refuse_unknown_team(team, settings, rules, timeout)
     upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
@@ -47,6 +61,23 @@ def tokens_create(
     typer.echo(f"token {new.token_id} ({new.scope}{', team ' + team if team else ''}):", err=True)
     typer.echo(new.token)
     typer.echo("It is shown only now; store it safely.", err=True)
+
+
+def _refuse_unknown_team(
+    team: str, settings: ApiSettings, rules: Path | None, timeout: float
+) -> None:
+    """Exit 2, listing the known teams, unless ``team`` is a team of the rules in force."""
+    from services.api.rules import unknown_team
+    from services.rules.routes_cli import rules_in_force
+
+    in_force = rules_in_force(
+        rules, settings.kafka_bootstrap, settings.api_rules_key, timeout,
+        default_file=settings.api_rules_file,
+    )  # fmt: skip
+    reason = unknown_team(team, in_force)
+    if reason is not None:
+        typer.echo(f"error: no token created: {reason}", err=True)
+        raise typer.Exit(2)
 
 
 @tokens_app.command("list")

@@ -87,6 +87,11 @@ class BusinessCalendar:
             total += max(ZERO, min(closes, finish) - max(opens, begin))
         return total
 
+    @property
+    def business_day(self) -> timedelta:
+        """One business day (``1bd``): the wall-clock hours the calendar is open in a day."""
+        return timedelta(minutes=sum(end - start for start, end in self.hours))
+
     def is_business_day(self, day: date) -> bool:
         return day.weekday() in self.days and day not in self.holidays
 

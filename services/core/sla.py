@@ -9,7 +9,10 @@
 A policy needs ``acknowledge``, ``resolve`` or both (acknowledge no longer
 than resolve); ``calendar`` defaults to ``24x7`` and ``warn_at`` to 0.8. A
 budget is an amount of business time: ``1d`` is 24 business hours, which on
-a calendar open 8 hours a day is three working days.
+a calendar open 8 hours a day is three working days; ``1bd`` is one business
+day, the hours the calendar is open in one day (8 hours on such a calendar),
+so ``3bd`` means three working days. Units are ``bd`` or ``d``, ``h``, ``m``,
+``s``, in that order (``1bd4h``).
 
 ``sla.at_risk`` comes due when ``warn_at`` of a budget has been spent,
 ``sla.breached`` when all of it has. Acknowledging stops the acknowledge
@@ -41,7 +44,10 @@ RESTART = "restart"
 KEEP = "keep"
 ON_REASSIGN = (RESTART, KEEP)
 _KEYS = frozenset({ACKNOWLEDGE, RESOLVE, "calendar", "warn_at", "on_reassign"})
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION = re.compile(r"(?:(\d+)(bd|d))?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_TERM = re.compile(r"\d+([^\d\s]*)")
+UNITS = ("bd", "d", "h", "m", "s")
+_LIKE = "is not a duration like 30s, 15m, 1h30m, 2d or 1bd"
 
 
 @dataclass(frozen=True)
@@ -138,16 +144,42 @@ class SlaPolicy:
         return SlaClock(name, budget, warn, self.calendar.add(start, budget))
 
 
-def parse_duration(text: str) -> timedelta:
-    """``30s``, ``15m``, ``1h30m``, ``2d`` (units in that order; ``1d`` is 24 hours)."""
+def parse_duration(text: str, business_day: timedelta | None = None) -> timedelta:
+    """``30s``, ``15m``, ``1h30m``, ``2d``, ``1bd`` (units in that order).
+
+    ``1d`` is 24 hours; ``1bd`` is ``business_day`` (a calendar's hours in one
+    day), refused when no calendar gives one.
+    """
     found = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
     if not found or not any(found.groups()):
-        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 1h30m or 2d")
-    days, hours, minutes, seconds = (int(part or 0) for part in found.groups())
+        raise ValueError(f"{text!r} {_LIKE}{_unknown_unit(text)}")
+    count, unit, *rest = found.groups()
+    hours, minutes, seconds = (int(part or 0) for part in rest)
+    days = int(count or 0)
     try:
+        if unit == "bd":
+            return _business_days(text, days, business_day) + timedelta(
+                hours=hours, minutes=minutes, seconds=seconds
+            )
         return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
     except OverflowError:
         raise ValueError(f"{text!r} is too long") from None
+
+
+def _business_days(text: str, days: int, business_day: timedelta | None) -> timedelta:
+    if business_day is None:
+        raise ValueError(f"{text!r}: bd (business days) needs a calendar; use d, h, m or s")
+    return business_day * days
+
+
+def _unknown_unit(text: object) -> str:
+    """``: unknown unit 'w' (...)`` when ``text`` has a unit that is not one of UNITS."""
+    if not isinstance(text, str):
+        return ""
+    units = [unit for unit in _TERM.findall(text) if unit not in UNITS]
+    if not units:
+        return ""
+    return f": unknown unit {units[0]!r} (units: {', '.join(UNITS)}, in that order)"
 
 
 def parse_sla_policies(
@@ -174,15 +206,15 @@ def _policy(
     unknown = set(spec) - _KEYS
     if unknown:
         raise RuleError(where, f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
-    acknowledge = _budget(spec.get(ACKNOWLEDGE), f"{where}.{ACKNOWLEDGE}")
-    resolve = _budget(spec.get(RESOLVE), f"{where}.{RESOLVE}")
+    calendar = _calendar(
+        spec.get("calendar", TWENTY_FOUR_SEVEN.name), calendars, f"{where}.calendar"
+    )
+    acknowledge = _budget(spec.get(ACKNOWLEDGE), calendar, f"{where}.{ACKNOWLEDGE}")
+    resolve = _budget(spec.get(RESOLVE), calendar, f"{where}.{RESOLVE}")
     if acknowledge is None and resolve is None:
         raise RuleError(where, "needs an acknowledge or a resolve budget (or both)")
     if acknowledge is not None and resolve is not None and acknowledge > resolve:
         raise RuleError(f"{where}.{ACKNOWLEDGE}", f"{acknowledge} is longer than resolve {resolve}")
-    calendar = _calendar(
-        spec.get("calendar", TWENTY_FOUR_SEVEN.name), calendars, f"{where}.calendar"
-    )
     warn_at = _warn_at(spec.get("warn_at", DEFAULT_WARN_AT), f"{where}.warn_at")
     on_reassign = spec.get("on_reassign", RESTART)
     if on_reassign not in ON_REASSIGN:
@@ -192,11 +224,11 @@ def _policy(
     return SlaPolicy(name, calendar, acknowledge, resolve, warn_at, str(on_reassign))
 
 
-def _budget(value: Any, where: str) -> timedelta | None:
+def _budget(value: Any, calendar: BusinessCalendar, where: str) -> timedelta | None:
     if value is None:
         return None
     try:
-        budget = parse_duration(value)
+        budget = parse_duration(value, calendar.business_day)
     except ValueError as exc:
         raise RuleError(where, str(exc)) from None
     if budget <= ZERO:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from services.core.errors import HandoffError
 
@@ -53,6 +53,30 @@ def parse_iso(value: str) -> datetime:
         msg = f"date-time {value!r} has no time zone (add Z or an offset like +09:00)"
         raise TimeRefusedError("timezone_aware", msg)
     return representable(parsed, value)
+
+
+def parse_day(value: str) -> date:
+    """A calendar date from ``2026-03-12``, or the UTC date of an ISO 8601 date-time.
+
+    Anything else unreadable (``2026/12/10``, ``10.12.2026``, ``2026年12月10日``) is
+    refused with one message, kind ``date``: ``not a date (YYYY-MM-DD): '...'``; a
+    date-time without a zone or out of range keeps its own reason.
+    """
+    raw = value.strip()
+    try:
+        if len(raw) == 10:
+            return date.fromisoformat(raw)
+        return parse_iso(raw).astimezone(UTC).date()
+    except ValueError:
+        raise _not_a_date(value) from None
+    except TimeRefusedError as exc:
+        if exc.kind == "datetime":
+            raise _not_a_date(value) from None
+        raise
+
+
+def _not_a_date(value: str) -> TimeRefusedError:
+    return TimeRefusedError("date", f"not a date (YYYY-MM-DD): {value!r}")
 
 
 def from_epoch_ms(millis: float, value: object) -> datetime:

@@ -33,3 +33,19 @@ def test_first_screen_has_the_two_commands_and_the_kafka_version() -> None:
     assert "make test" in first_screen
     assert f"Apache Kafka {KAFKA_VERSION}" in first_screen
     assert "HANDOFF_KAFKA_BOOTSTRAP" in first_screen
+
+
+@pytest.mark.parametrize(
+    ("action", "model"),
+    [("rejected", "ReasonRequest"), ("reassigned", "ReassignRequest")],
+)
+def test_lifecycle_names_the_fields_the_api_takes(action: str, model: str) -> None:
+    from services.api.payloads import actions
+
+    lifecycle = README[README.index("**Lifecycle.**") :].split("\n\n")[0]
+    described = lifecycle[lifecycle.index(f"`{action}` (") :].split(")")[0]
+    fields = getattr(actions, model).model_fields
+    assert "message" in fields
+    assert "`message`" in described
+    assert "reason" not in fields
+    assert "with a reason" not in lifecycle

@@ -3,10 +3,40 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, WithJsonSchema
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    UrlConstraints,
+    WithJsonSchema,
+)
 
 from services.api.db import Callback
 from services.api.webhooks import CallbackFormat
+
+URL_MAX_LENGTH = 2048
+URL_RULE = (
+    "An absolute http or https URL as pydantic's AnyHttpUrl reads it (the WHATWG URL "
+    "standard), at most 2048 characters. The pattern is the usual form, every URL it "
+    "matches is accepted: a DNS name (letters of either case, digits, hyphens; the last "
+    "label starts with a letter) or an IPv4 address, a port 1-65535, a path, a query "
+    "string and a fragment of URL characters or %XX escapes, and {ticket_id}."
+)
+# ECMA-262 and Python ``re`` alike (no inline flags, no named groups): a JSON Schema
+# validator in any language reads it the same way.
+_LABEL = "(?![Xx][Nn]--)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_LAST_LABEL = "(?![Xx][Nn]--)[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"  # else read as IPv4
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_PORT = "(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_CHARS = "A-Za-z0-9._~!$&'()*+,;=:@{}-"
+_PATH = f"(?:/(?:[/{_CHARS}]|%[0-9A-Fa-f]{{2}})*)?"
+_TAIL = f"(?:[/?{_CHARS}]|%[0-9A-Fa-f]{{2}})*"
+URL_PATTERN = (
+    f"^[Hh][Tt][Tt][Pp][Ss]?://(?:(?:{_LABEL}\\.)*{_LAST_LABEL}|{_OCTET}(?:\\.{_OCTET}){{3}})"
+    f"(?::{_PORT})?{_PATH}(?:\\?{_TAIL})?(?:#{_TAIL})?$"
+)
 
 
 class CallbackRequest(BaseModel):
@@ -29,21 +59,22 @@ class CallbackRequest(BaseModel):
     )
     url: Annotated[
         AnyHttpUrl,
+        UrlConstraints(max_length=URL_MAX_LENGTH),
         WithJsonSchema(
             {
                 "type": "string",
-                "maxLength": 2048,
-                # What the URL parser accepts: a name whose last label starts with a
-                # letter (else it reads as an IPv4 address), or a dotted quad.
-                "pattern": r"^https?://(([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?"
-                r"|(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3})"
-                r"(:[1-9][0-9]{0,3})?(/[A-Za-z0-9/._{}-]*)?$",
-                "examples": ["https://helpdesk.example.com/hooks/handoff"],
+                "maxLength": URL_MAX_LENGTH,
+                "pattern": URL_PATTERN,
+                "examples": [
+                    "https://helpdesk.example.com/hooks/handoff",
+                    "https://automation.atlassian.com/pro/hooks/0f3c?token=AbC123",
+                    "https://hooks.example.com:10443/Handoff/{ticket_id}",
+                ],
             }
         ),
     ] = Field(
         description="Where updates are POSTed (http or https); {ticket_id} in it becomes "
-        "the id of the request in its own tool"
+        f"the id of the request in its own tool. {URL_RULE}"
     )
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] = Field(
         description="Signs each delivery: HMAC-SHA256 of '<timestamp>.<body>'"

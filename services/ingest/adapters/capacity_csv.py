@@ -5,6 +5,10 @@ As manufacturing systems write them: a UTF-8 byte-order mark, ``;`` or tab inste
 ``,``, headers in any case with spaces ("Free Units"), the aliases ``units``/``free``/
 ``available`` and ``day``, thousands separators in numbers ("1,200" in a ``;`` file),
 line names with spaces ("Line A" -> ``line-a``). ``as_of`` needs a time zone.
+Errors name a column as the export wrote it ("Free Units", ``units``), and a
+missing one by its documented name (``free_units``); a date that is not
+``YYYY-MM-DD`` is refused with one message however it is written (``2026/12/10``,
+``2026年12月10日``).
 Rows of one (plant, line, product family, as_of) become one event whose id is derived
 from those four, the same as the JSON endpoint's, so a re-imported export is harmless.
 """
@@ -12,7 +16,7 @@ from those four, the same as the JSON endpoint's, so a re-imported export is har
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -22,13 +26,13 @@ from services.ingest.adapters.base import (
     AdapterContext,
     AdapterError,
     Normalised,
-    day,
     instant,
     integer,
     text,
     validated,
 )
 from services.ingest.adapters.handoff import capacity_normalised
+from services.ingest.times import TimeRefusedError, parse_day
 
 COLUMNS = {
     "plant": "plant",
@@ -50,6 +54,8 @@ COLUMNS = {
     "exported_at": "as_of",
 }
 REQUIRED = ("plant", "line", "date", "units", "as_of")
+# A column's documented name, for one the header lacks.
+DOCUMENTED = {"units": "free_units"}
 T = TypeVar("T")
 
 
@@ -85,10 +91,12 @@ def parse(
         raise AdapterError.at(("body",), "the CSV has no header row", "csv")
     _refuse_nul(lines)
     reader = csv.reader(lines, _dialect(lines[0]))
-    header = [_column(name) for name in _read(reader, next)]
-    missing = [name for name in REQUIRED if name not in header]
+    written = [_written(name) for name in _read(reader, next)]
+    header = [_column(name) for name in written]
+    names = dict(zip(header, written, strict=True))  # a column given twice: the last, as cells
+    missing = [DOCUMENTED.get(name, name) for name in REQUIRED if name not in header]
     if missing:
-        msg = f"the CSV header lacks {', '.join(missing)} (got {', '.join(header)})"
+        msg = f"the CSV header lacks {', '.join(missing)} (got {', '.join(written)})"
         raise AdapterError.at(("body", "header"), msg, "csv")
     rows: list[CapacityRow] = []
     errors: list[RowError] = []
@@ -96,9 +104,8 @@ def parse(
         if not any(cell.strip() for cell in cells):
             continue
         try:
-            rows.append(
-                _row(number, dict(zip(header, cells, strict=False)), (len(cells), len(header)), ctx)
-            )
+            cells_by_column = dict(zip(header, cells, strict=False))
+            rows.append(_row(number, cells_by_column, (len(cells), len(header)), names, ctx))
         except AdapterError as exc:
             errors.append(RowError(number, lines[number - 1] if number <= len(lines) else "", exc))
     return rows, errors
@@ -164,25 +171,32 @@ def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
 
 
 def _row(
-    number: int, cells: dict[str, str], widths: tuple[int, int], ctx: AdapterContext
+    number: int,
+    cells: dict[str, str],
+    widths: tuple[int, int],
+    names: Mapping[str, str],
+    ctx: AdapterContext,
 ) -> CapacityRow:
+    """One data row; an error's loc names the column as the header wrote it."""
     loc = ("row", number)
     width, expected = widths
     if width > expected:
         raise AdapterError.at(loc, f"{width} cells but the header has {expected}", "csv")
     values: dict[str, Any] = {}
     for name in REQUIRED:
-        values[name] = text(cells.get(name), (*loc, name))
+        values[name] = text(cells.get(name), (*loc, names[name]))
         if values[name] is None:
-            raise AdapterError.at((*loc, name), "field required", "missing")
-    family = text(cells.get("product_family"), (*loc, "product_family"))
-    units = integer(values["units"], (*loc, "free_units"))
-    when = day(values["date"], (*loc, "date"))
-    as_of = instant(values["as_of"], (*loc, "as_of"), ctx)
-    if units is None or when is None or as_of is None:  # pragma: no cover - required above
+            raise AdapterError.at((*loc, names[name]), "field required", "missing")
+    family = text(
+        cells.get("product_family"), (*loc, names.get("product_family", "product_family"))
+    )
+    units = integer(values["units"], (*loc, names["units"]))
+    when = _date(values["date"], (*loc, names["date"]))
+    as_of = instant(values["as_of"], (*loc, names["as_of"]), ctx)
+    if units is None or as_of is None:  # pragma: no cover - required above
         raise AdapterError.at(loc, "field required", "missing")
     if not 0 <= units <= 1_000_000_000:
-        raise AdapterError.at((*loc, "free_units"), f"must be 0..1e9, got {units}", "range")
+        raise AdapterError.at((*loc, names["units"]), f"must be 0..1e9, got {units}", "range")
     return CapacityRow(
         number=number,
         plant=values["plant"],
@@ -192,6 +206,13 @@ def _row(
         units=units,
         as_of=as_of,
     )
+
+
+def _date(value: str, loc: tuple[str | int, ...]) -> date:
+    try:
+        return parse_day(value)
+    except TimeRefusedError as exc:
+        raise AdapterError.at(loc, exc.msg, exc.kind) from None
 
 
 def _read(reader: Any, take: Callable[[Any], T]) -> T:
@@ -224,8 +245,13 @@ def _dialect(header: str) -> type[csv.Dialect]:
     return Export
 
 
+def _written(name: str) -> str:
+    """A header cell as the export wrote it, without padding or quotes."""
+    return name.strip().strip('"').strip()
+
+
 def _column(name: str) -> str:
-    slug = "_".join(name.strip().strip('"').lower().replace("-", " ").split())
+    slug = "_".join(name.lower().replace("-", " ").split())
     return COLUMNS.get(slug, slug)
 
 

@@ -13,18 +13,23 @@ from services.api import auth
 from services.api.db import make_engine
 from services.api.tracker import issue_body
 from services.cli import app
+from services.rules import routes_cli
+
+EXAMPLE = Path(__file__).resolve().parents[4] / "deploy" / "config" / "routing.yaml"
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     monkeypatch.setenv("HANDOFF_DATABASE_URL", url)
+    monkeypatch.setenv("HANDOFF_API_RULES_FILE", str(EXAMPLE))
+    monkeypatch.setattr(routes_cli, "published_rule_set", lambda *_: None)  # no broker
     return url
 
 
 def test_tokens_create_prints_a_working_token_once(env: str) -> None:
     runner = CliRunner()
-    result = runner.invoke(app, ["tokens", "create", "--team", "billing-ui", "--scope", "write"])
+    result = runner.invoke(app, ["tokens", "create", "--team", "billing", "--scope", "write"])
     assert result.exit_code == 0, result.output
     token = next(line for line in result.stdout.splitlines() if line.startswith("hf_"))
     engine = make_engine(env)
@@ -33,9 +38,9 @@ def test_tokens_create_prints_a_working_token_once(env: str) -> None:
     finally:
         engine.dispose()
     assert principal is not None
-    assert (principal.team, principal.scope) == ("billing-ui", "write")
+    assert (principal.team, principal.scope) == ("billing", "write")
     listed = runner.invoke(app, ["tokens", "list"])
-    assert "billing-ui" in listed.stdout
+    assert "billing" in listed.stdout
     assert token not in listed.stdout
 
 
@@ -51,6 +56,31 @@ def test_admin_tokens_and_bad_input(env: str) -> None:
     assert runner.invoke(app, ["tokens", "create", "--team", "Bad Team"]).exit_code == 2
     assert runner.invoke(app, ["tokens", "create", "--team", "a", "--scope", "root"]).exit_code == 2
     assert runner.invoke(app, ["tokens", "revoke", "0000000000000000"]).exit_code == 1
+
+
+def test_tokens_create_refuses_an_unknown_team_listing_the_known_ones(env: str) -> None:
+    result = CliRunner().invoke(app, ["tokens", "create", "--team", "billing-ui"])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "error: no token created: 'billing-ui' is not a team of the routing rules" in (
+        result.stderr
+    )
+    assert "use one of analytics, billing, eng-oncall, identity, marketing," in result.stderr
+    assert not Path(env.removeprefix("sqlite:///")).exists()  # refused before the database
+
+
+def test_tokens_create_checks_the_team_against_the_given_rule_file(
+    env: str, tmp_path: Path
+) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text("teams: {billing-ui: {}}\nroute: {team: billing-ui}\n")
+    runner = CliRunner()
+    known = runner.invoke(app, ["tokens", "create", "--team", "billing-ui", "--rules", str(rules)])
+    assert known.exit_code == 0, known.output
+    assert f"rules: {rules} version" in known.stderr
+    unknown = runner.invoke(app, ["tokens", "create", "--team", "billing", "--rules", str(rules)])
+    assert unknown.exit_code == 2
+    assert "use one of billing-ui" in unknown.stderr
 
 
 def test_issue_body_is_github_issue_like() -> None:

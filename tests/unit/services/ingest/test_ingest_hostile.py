@@ -181,7 +181,8 @@ def test_a_capacity_csv_as_of_out_of_range_is_a_422_naming_the_row(moment: str) 
 
     assert response.status_code == 422, response.text
     locs = [e["loc"] for e in _detail(response)]
-    assert all(loc[0] == "row" and loc[-1] == "as_of" for loc in locs), locs
+    # the column as the export wrote it (its header says "As Of")
+    assert all(loc[0] == "row" and loc[-1] == "As Of" for loc in locs), locs
 
 
 # --- defect 4: the signature timestamp -----------------------------------------------------

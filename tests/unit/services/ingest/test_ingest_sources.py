@@ -177,7 +177,7 @@ def test_csv_with_a_bad_row_is_422_naming_the_row(ingest: Ingest) -> None:
     body = b"plant,line,date,units,as_of\nP,L,2026-03-10,many,2026-03-02T00:00:00Z\n"
     response = signed_post(ingest, "/v1/sources/capacity/csv", body, "text/csv")
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["row", 2, "free_units"]
+    assert response.json()["detail"][0]["loc"] == ["row", 2, "units"]  # as the header says
     assert ingest.publisher.published == []
 
 

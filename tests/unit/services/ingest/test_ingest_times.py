@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.ingest.times import TimeRefusedError, TimeWindow, parse_iso, skew_seconds
+from services.ingest.times import (
+    TimeRefusedError,
+    TimeWindow,
+    parse_day,
+    parse_iso,
+    skew_seconds,
+)
 
 RECEIVED = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 WINDOW = TimeWindow()
@@ -81,3 +87,33 @@ def test_when_the_sla_starts(raised: datetime | None, sla_start: datetime | None
 @pytest.mark.parametrize("unix", [0, 253402300800, 999_999_999_999, -(10**12)])
 def test_skew_of_any_unix_time_builds_no_datetime(unix: int) -> None:
     assert skew_seconds(unix, RECEIVED) == abs(RECEIVED.timestamp() - unix)
+
+
+@pytest.mark.parametrize(
+    ("text", "day"),
+    [
+        ("2026-12-10", date(2026, 12, 10)),
+        (" 2026-12-10 ", date(2026, 12, 10)),
+        ("2026-12-10T09:00:00+09:00", date(2026, 12, 10)),
+        ("2026-12-10T20:00:00-05:00", date(2026, 12, 11)),  # the UTC date
+    ],
+)
+def test_parse_day_reads_dates_and_zoned_date_times(text: str, day: date) -> None:
+    assert parse_day(text) == day
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026年12月10日", "2026/12/10", "10.12.2026", "12/10/2026", "2026-13-01", "2026-02-30",
+     "Dec 10 2026", "令和8年12月10日", "２０２６－１２－１０", "2026-02-30T00:00:00Z"],
+)  # fmt: skip
+def test_every_unreadable_date_gets_the_same_message(text: str) -> None:
+    with pytest.raises(TimeRefusedError) as err:
+        parse_day(text)
+    assert (err.value.kind, err.value.msg) == ("date", f"not a date (YYYY-MM-DD): {text!r}")
+
+
+def test_a_date_time_without_a_zone_keeps_its_own_reason() -> None:
+    with pytest.raises(TimeRefusedError) as err:
+        parse_day("2026-12-10T09:00")
+    assert err.value.kind == "timezone_aware"

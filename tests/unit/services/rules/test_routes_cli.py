@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import logging
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
+from services.local.kafka import free_port
+from services.rules import routes_cli
+from services.rules.rules_feed import RuleSet, read_rule_set
 
 EXAMPLE = str(Path(__file__).resolve().parents[4] / "deploy" / "config" / "routing.yaml")
 
@@ -83,3 +89,68 @@ def test_check_summarises_a_valid_file() -> None:
     assert code == 0
     assert "ok, version" in out
     assert "14 teams" in out
+
+
+def closed_port() -> str:
+    return f"127.0.0.1:{free_port()}"
+
+
+def test_says_which_rule_set_answered_with_rules() -> None:
+    code, out, err = run("test", "--rules", EXAMPLE, "type=sales.note", "intent=deal_lost")
+    version = read_rule_set(EXAMPLE).version
+    assert (code, out.strip()) == (0, "marketing")
+    assert f"rules: {EXAMPLE} version {version} (--rules)" in err
+
+
+def test_without_rules_prefers_the_published_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    published = tmp_path / "published.yaml"
+    published.write_text("teams: {sales-ops: {}}\nroute: {team: sales-ops}\n")
+    rule_set = read_rule_set(published)
+    asked: list[tuple[str, str, float]] = []
+
+    def fake_published(bootstrap: str, key: str, timeout_s: float) -> RuleSet:
+        asked.append((bootstrap, key, timeout_s))
+        return rule_set
+
+    monkeypatch.setattr(routes_cli, "published_rule_set", fake_published)
+    code, out, err = run(
+        "test", "--bootstrap", "kafka:9092", "--key", "prod", "type=sales.note", "intent=deal_lost"
+    )
+    assert (code, out.strip()) == (0, "sales-ops")
+    assert asked == [("kafka:9092", "prod", 3.0)]
+    assert f"rules: published.yaml version {rule_set.version} (published on handoff.rules" in err
+
+
+def test_without_rules_and_nothing_published_uses_the_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(routes_cli, "published_rule_set", lambda *_: None)
+    monkeypatch.chdir(Path(EXAMPLE).parents[2])
+    code, out, err = run("test", "--bootstrap", "kafka:9092", "type=sales.note", "intent=deal_lost")
+    assert (code, out.strip()) == (0, "marketing")
+    assert "rules: deploy/config/routing.yaml version" in err
+    assert "nothing published under key 'current' at kafka:9092" in err
+
+
+# kafka-python 3.0.12 leaves a failed bootstrap's socket unclosed: collected in the test.
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_without_rules_and_no_broker_falls_back_to_the_file_quickly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.CRITICAL, logger="kafka")  # its records would keep sockets alive
+    monkeypatch.chdir(Path(EXAMPLE).parents[2])
+    started = time.monotonic()
+    code, out, err = run(
+        "test", "--bootstrap", closed_port(), "--timeout", "0.5", "type=sales.note",
+        "intent=deal_lost",
+    )  # fmt: skip
+    assert time.monotonic() - started < 5
+    assert (code, out.strip()) == (0, "marketing")
+    version = read_rule_set(EXAMPLE).version
+    assert f"rules: deploy/config/routing.yaml version {version} (the file;" in err
+    assert "could not be read from 127.0.0.1:" in err
+    assert "KafkaTimeoutError" in err
+    gc.collect()

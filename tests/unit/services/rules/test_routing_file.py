@@ -101,3 +101,31 @@ def test_an_unreadable_catalog_is_named(tmp_path: Path) -> None:
     )
     with pytest.raises(RuleError, match=r"backstage\.catalogs\[0\]"):
         read_routing_rules(path)
+
+
+@pytest.mark.parametrize(("budget", "reason"), [("2w", "unknown unit 'w'"), ("1x", "'x'")])
+def test_unknown_sla_units_name_file_and_line(tmp_path: Path, budget: str, reason: str) -> None:
+    text = (
+        "teams: {a: {}}\nroute: {team: a, sla: p}\nsla_policies:\n"
+        f"  p: {{acknowledge: 1h, resolve: {budget}}}\n"
+    )
+    path = write(tmp_path, "routing.yaml", text)
+    with pytest.raises(RuleError) as err:
+        read_routing_rules(path)
+    assert err.value.where.startswith(f"{path}:4: sla_policies.p.resolve")
+    assert reason in err.value.reason
+
+
+def test_business_days_load_from_a_rule_file(tmp_path: Path) -> None:
+    text = (
+        "teams: {a: {}}\nroute: {team: a, sla: p}\ncalendars:\n"
+        "  office: {timezone: UTC, hours: ['09:00-17:00']}\n"
+        "sla_policies:\n  p: {acknowledge: 1bd, resolve: 3bd, calendar: office}\n"
+    )
+    rules = read_routing_rules(write(tmp_path, "routing.yaml", text))
+    (decision,) = rules.decide({}, datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    assert decision.clocks is not None
+    assert decision.clocks.deadlines == (
+        datetime(2026, 11, 23, 17, 0, tzinfo=UTC),
+        datetime(2026, 11, 25, 17, 0, tzinfo=UTC),
+    )

@@ -78,7 +78,7 @@ def test_rows_with_problems_are_refused_with_their_line_numbers() -> None:
     ("payload", "reason"),
     [
         ("", "no header"),
-        ("plant,line\nP,L\n", "lacks date, units, as_of"),
+        ("plant,line\nP,L\n", "lacks date, free_units, as_of \\(got plant, line\\)"),
         ("plant,line,date,units,as_of\n", "no data rows"),
         (b"\xff\xfe", "UTF-8"),
         ({"plant": "x"}, "must be text"),
@@ -87,3 +87,44 @@ def test_rows_with_problems_are_refused_with_their_line_numbers() -> None:
 def test_unusable_uploads(payload: object, reason: str) -> None:
     with pytest.raises(AdapterError, match=reason):
         capacity_csv.adapt(payload, CTX)
+
+
+AS_OF = "2026-03-02T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("header", "cells", "loc", "msg"),
+    [
+        ("plant,line,date,free_units,as_of", f"P,L,2026-03-10,,{AS_OF}", "free_units",
+         "field required"),
+        ("plant,line,date,free_units,as_of", f"P,L,2026-03-10,many,{AS_OF}", "free_units",
+         "must be a number"),
+        ("Plant;Line;Date;Free Units;As Of", f"P;L;2026-03-10;-1;{AS_OF}", "Free Units",
+         "must be 0..1e9"),
+        ("plant,line,date,available,as_of", f"P,L,2026-03-10,x,{AS_OF}", "available",
+         "must be a number"),
+        ("plant,line,Day,units,as_of", f"P,L,2026/03/10,5,{AS_OF}", "Day", "not a date"),
+        ("plant,line,date,units,Exported At", "P,L,2026-03-10,5,", "Exported At",
+         "field required"),
+    ],
+)  # fmt: skip
+def test_errors_name_the_column_as_the_export_wrote_it(
+    header: str, cells: str, loc: str, msg: str
+) -> None:
+    with pytest.raises(AdapterError) as err:
+        capacity_csv.adapt(f"{header}\n{cells}\n", CTX)
+    [problem] = err.value.errors
+    assert problem["loc"] == ["row", 2, loc]
+    assert msg in problem["msg"]
+
+
+@pytest.mark.parametrize("bad", ["2026年12月10日", "2026/12/10", "10.12.2026", "2026-13-01"])
+def test_every_bad_date_gets_the_same_message(bad: str) -> None:
+    with pytest.raises(AdapterError) as err:
+        capacity_csv.adapt(f"plant,line,date,free_units,as_of\nP,L,{bad},5,{AS_OF}\n", CTX)
+    [problem] = err.value.errors
+    assert problem == {
+        "loc": ["row", 2, "date"],
+        "msg": f"not a date (YYYY-MM-DD): {bad!r}",
+        "type": "date",
+    }

@@ -10,12 +10,12 @@ in ``deps.py``, error answers in ``handlers.py``, background parts in
 from typing import Any, Final
 
 import sqlalchemy as sa
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.api.clock import Clock, utc_now
 from services.api.db import make_engine
-from services.api.deps import ApiContext, with_page_max
+from services.api.deps import ApiContext, storable_parameters, with_page_max
 from services.api.feedback import FeedbackPublisher, KafkaFeedbackPublisher
 from services.api.handlers import add_error_handlers
 from services.api.metrics import ApiMetrics
@@ -123,6 +123,7 @@ def _app(api: ApiContext) -> FastAPI:
         "(`handoff tokens create --team T [--scope read|write]`). A team token sees only its "
         "team's tasks; another team's task is a 404.",
         lifespan=lifespan,
+        dependencies=[Depends(storable_parameters)],
     )
     app.state.api = api
     app.state.projector = None

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from services.api.db import Task
 from services.api.errors import BadActionError
+from services.api.payloads.fields import unstorable
 from services.api.repository import Cursor
 
 
@@ -22,8 +23,8 @@ def decode_cursor(value: str) -> Cursor:
         padded = value + "=" * (-len(value) % 4)
         raised, task_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
         when = datetime.fromisoformat(raised)
-        if when.tzinfo is None or not isinstance(task_id, str):
+        if when.tzinfo is None or not isinstance(task_id, str) or unstorable(task_id):
             raise ValueError(value)
         return Cursor(when.astimezone(UTC), task_id)
-    except (ValueError, TypeError, UnicodeError, binascii.Error):
+    except (ValueError, TypeError, OverflowError, UnicodeError, binascii.Error):
         raise BadActionError("query.cursor", "not a cursor this API returned") from None

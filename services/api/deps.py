@@ -9,6 +9,7 @@ signatures, as *full-stack-fastapi-template*'s ``SessionDep`` and ``CurrentUser`
 import copy
 import functools
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Final
@@ -22,9 +23,10 @@ from prometheus_client import CollectorRegistry
 from services.api import auth
 from services.api.clock import Clock
 from services.api.db import TASK_ID_PATTERN
-from services.api.errors import NotAuthenticatedError, ScopeRequiredError
+from services.api.errors import BadActionError, NotAuthenticatedError, ScopeRequiredError
 from services.api.feedback import FeedbackPublisher
 from services.api.metrics import ApiMetrics
+from services.api.payloads.fields import unstorable
 from services.api.repository import SqlTaskRepository
 from services.api.rules import ApiRules
 from services.api.settings import ApiSettings
@@ -67,14 +69,23 @@ bearer: Final = HTTPBearer(auto_error=False, description="An API token (hf_...)"
 
 
 def caller(
-    api: Api, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    api: Api,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> auth.Principal:
     """Who calls: the token's principal (401 without a known one); admin with auth off."""
     if api.settings.api_auth != "required":
         return auth.ANONYMOUS_ADMIN
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise NotAuthenticatedError("a token is required (Authorization: Bearer <token>)")
+        raise NotAuthenticatedError(_missing_token(request.headers.get("authorization")))
     return _token_holder(api, credentials.credentials)
+
+
+def _missing_token(header: str | None) -> str:
+    """Why no token was read: no ``Authorization`` header, or one of another scheme."""
+    if not header:
+        return "a token is required (Authorization: Bearer <token>)"
+    return "the Authorization header must use the Bearer scheme: Authorization: Bearer <token>"
 
 
 def _token_holder(api: ApiContext, token: str) -> auth.Principal:
@@ -104,6 +115,38 @@ Reader = Annotated[auth.Principal, Depends(reader)]
 Writer = Annotated[auth.Principal, Depends(writer)]
 Admin = Annotated[auth.Principal, Depends(admin)]
 TaskIdPath = Annotated[str, Path(pattern=TASK_ID_PATTERN)]
+
+
+# --- parameters the database can store -------------------------------------------------------
+
+
+def storable_parameters(request: Request) -> None:
+    """Refuse (422 naming it) a path or query parameter with NUL or a lone surrogate.
+
+    An app-wide dependency: it runs for every route once it is matched, so it
+    knows each path parameter's name, and the documented schema stays as it is.
+    A value its own declared pattern refuses is left to that check (it says so).
+    """
+    patterns = _declared_patterns(request)
+    given = [("path", k, v) for k, v in request.path_params.items() if isinstance(v, str)]
+    given += [("query", k, v) for k, v in request.query_params.multi_items()]
+    for where, name, value in given:
+        if name in patterns and not re.search(patterns[name], value):
+            continue
+        if (reason := unstorable(value)) is not None:
+            raise BadActionError(f"{where}.{name}", reason)
+
+
+def _declared_patterns(request: Request) -> dict[str, str]:
+    """The ``pattern`` each parameter of the matched route declares, by its name."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    fields = [*dependant.path_params, *dependant.query_params] if dependant else []
+    return {
+        field.alias: pattern
+        for field in fields
+        for meta in field.field_info.metadata
+        if (pattern := getattr(meta, "pattern", None))
+    }
 
 
 # --- the page size: a setting that shows in the OpenAPI document ------------------------------

@@ -52,8 +52,21 @@ def _field_error(error: dict[str, Any]) -> FieldError:
     )
 
 
+def _meant_member(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A body that fits no model of a union (a team or an admin token): the errors of the
+    model with the fewest, the one the caller meant, located without the model's name."""
+    members: dict[str, list[dict[str, Any]]] = {}
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if len(loc) > 2 and loc[0] == "body" and str(loc[1])[:1].isupper():
+            members.setdefault(str(loc[1]), []).append({**error, "loc": (loc[0], *loc[2:])})
+    if len(members) < 2 or sum(map(len, members.values())) != len(errors):
+        return errors
+    return min(members.values(), key=len)
+
+
 async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-    return _invalid([_field_error(error) for error in exc.errors()])
+    return _invalid([_field_error(error) for error in _meant_member(list(exc.errors()))])
 
 
 async def bad_action(_: Request, exc: BadActionError) -> JSONResponse:

@@ -28,13 +28,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
 
 import sqlalchemy as sa
 from kafka import KafkaConsumer
-from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -42,6 +40,13 @@ from schemas import topics
 from schemas.dlq import ConsumedRecord
 from schemas.events import CloudEvent
 from services.api.clock import Clock, utc_now
+from services.api.consumer import (
+    Offsets,
+    ProjectorConfig,
+    close_consumer,
+    commit_offsets,
+    kafka_consumer,
+)
 from services.api.db import (
     RESOLVED,
     follow_reroute,
@@ -119,38 +124,7 @@ class KafkaDeadLetters:
         self._producer.close()
 
 
-@dataclass(frozen=True)
-class ProjectorConfig:
-    bootstrap: str
-    group_id: str
-    session_timeout_ms: int = 6000
-    heartbeat_interval_ms: int = 2000
-    poll_timeout_ms: int = 250
-    max_poll_records: int = 200
-    backoff_initial_s: float = 0.2
-    backoff_max_s: float = 5.0
-    client_id: str = "handoff-api-projector"
-
-
 ConsumerFactory = Callable[[ProjectorConfig], KafkaConsumer]
-Offsets = dict[TopicPartition, OffsetAndMetadata]
-
-
-def kafka_consumer(config: ProjectorConfig) -> KafkaConsumer:
-    return KafkaConsumer(
-        topics.ROUTED,
-        topics.SLA,
-        partition_assignment_strategy=[RangePartitionAssignor],  # partition N of both, together
-        bootstrap_servers=config.bootstrap,
-        group_id=config.group_id,
-        client_id=config.client_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        session_timeout_ms=config.session_timeout_ms,
-        heartbeat_interval_ms=config.heartbeat_interval_ms,
-        max_poll_records=config.max_poll_records,
-        bootstrap_timeout_ms=max(2000, config.session_timeout_ms),
-    )
 
 
 def store_task(conn: sa.Connection, event: CloudEvent, row: Row) -> str:
@@ -205,6 +179,7 @@ class Projector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stalled: dict[TopicPartition, float] = {}  # signals waiting for their task
+        self._polled_at: float | None = None  # time.monotonic() of the last successful poll
         self.processed: collections.Counter[str] = collections.Counter()
         self.retries: collections.Counter[str] = collections.Counter()
 
@@ -267,6 +242,10 @@ class Projector:
     def is_alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def polled_ago(self) -> float | None:
+        """Seconds since a poll (with partitions assigned) ended with every record stored."""
+        return None if self._polled_at is None else time.monotonic() - self._polled_at
+
     def stop(self, timeout: float = 15.0) -> None:
         """Stop consuming, close the Kafka clients, wait for the thread."""
         self._stop.set()
@@ -293,7 +272,7 @@ class Projector:
                 log.exception("the projector's consumer failed; reconnecting")
                 self._retry("broker", exc, backoff)
             finally:
-                _close(consumer)
+                close_consumer(consumer)
 
     def _consume(self, consumer: KafkaConsumer, backoff: Backoff) -> None:
         while not self._stop.is_set():
@@ -301,11 +280,14 @@ class Projector:
             done: Offsets = {}
             failure = self._handle_batch(consumer, batch, done)
             if done:
-                _commit(consumer, done)
+                commit_offsets(consumer, done)
             if failure is not None:
                 self._retry(failure.part, failure, backoff)
-            elif batch:
+                continue
+            if batch:
                 backoff.reset()
+            if consumer.assignment():  # in the group, and what was polled is stored
+                self._polled_at = time.monotonic()
 
     def _handle_batch(
         self, consumer: KafkaConsumer, batch: dict[TopicPartition, list[Any]], done: Offsets
@@ -373,18 +355,3 @@ class Projector:
         delay = backoff.next()
         log.warning("projector: %s failed (%s); retrying in %.1f s", part, str(exc), delay)
         self._stop.wait(delay)
-
-
-def _commit(consumer: KafkaConsumer, offsets: Offsets) -> None:
-    try:
-        consumer.commit(offsets)
-    except KafkaError:
-        # The rows are in the database; redelivery after a rebalance is harmless.
-        log.warning("committing offsets failed; the messages will be redelivered", exc_info=True)
-
-
-def _close(consumer: KafkaConsumer) -> None:
-    try:
-        consumer.close(autocommit=False)
-    except Exception:
-        log.warning("closing the projector's consumer failed", exc_info=True)

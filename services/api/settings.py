@@ -20,6 +20,8 @@ class ApiSettings(ServiceSettings):
     api_max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     # "required": every /v1 call needs a token; "off": everyone acts as admin (demo, tests).
     api_auth: Literal["required", "off"] = "required"
+    # /readyz: ready while the projector (when it runs) polled successfully within this many s
+    api_ready_projector_s: float = Field(default=30.0, gt=0)
     api_delivery: bool = True
     api_delivery_max_attempts: int = Field(default=6, ge=1, le=100)
     api_delivery_backoff_initial_s: float = Field(default=1.0, gt=0)

@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from services.api.callbacks import Deliverer, DeliveryPolicy
+from services.api.consumer import ProjectorConfig
 from services.api.deps import ApiContext
-from services.api.projector import KafkaDeadLetters, Projector, ProjectorConfig
+from services.api.projector import KafkaDeadLetters, Projector
 from services.api.rules import KafkaRules
 from services.api.settings import ApiSettings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -17,12 +17,17 @@ from services.core.ownership import entries_from_backstage
 from services.core.routing import RoutingRules, load_routing_rules
 from services.rules.yaml_lines import line_of
 
+# pyyaml builds nested collections recursively: bound the nesting before it does.
+MAX_NESTING: Final = 64
+
 
 def _yaml_where(where: str, exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    if mark is None:
-        return where
-    return f"{where}:{mark.line + 1}:{mark.column + 1}"
+    return _at(where, getattr(exc, "problem_mark", None))
+
+
+def _at(where: str, mark: Any) -> str:
+    """``where``:line:column of a pyyaml ``mark`` (1-based), or ``where`` alone if None."""
+    return where if mark is None else f"{where}:{mark.line + 1}:{mark.column + 1}"
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -56,6 +61,7 @@ def parse_routing_rules(raw: bytes, *, name: str, base: Path | None) -> RoutingR
     """
     text = raw.decode("utf-8", errors="replace")
     try:
+        _refuse_deep_nesting(raw, name)
         doc = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise RuleError(_yaml_where(name, exc), f"invalid YAML: {_yaml_problem(exc)}") from None
@@ -67,6 +73,20 @@ def parse_routing_rules(raw: bytes, *, name: str, base: Path | None) -> RoutingR
         line = line_of(text, exc.where)
         at = f"{name}:{line}" if line else name
         raise RuleError(f"{at}: {exc.where}", exc.reason) from None
+
+
+def _refuse_deep_nesting(raw: bytes, name: str) -> None:
+    """``RuleError`` at the first collection nested deeper than ``MAX_NESTING`` (the parser
+    reads events without recursing; bad YAML is left to ``safe_load``, which says why)."""
+    depth = 0
+    for event in yaml.parse(raw, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_NESTING:
+                where = _at(name, event.start_mark)
+                raise RuleError(where, f"nested deeper than {MAX_NESTING} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _with_backstage(doc: dict[str, Any], base: Path | None) -> dict[str, Any]:

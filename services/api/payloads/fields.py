@@ -18,13 +18,20 @@ def _team_name(value: str) -> str:
     return value
 
 
-def storable_text(value: str) -> str:
+def unstorable(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text (PostgreSQL refuses NUL; UTF-8 lone surrogates)."""
     if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+        return "must not contain NUL characters"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (no lone surrogates)") from None
+        return "must be valid Unicode (no lone surrogates)"
+    return None
+
+
+def storable_text(value: str) -> str:
+    if (reason := unstorable(value)) is not None:
+        raise ValueError(reason)
     return value
 
 

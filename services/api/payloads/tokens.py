@@ -3,12 +3,16 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.api.db import ApiToken
-from services.api.payloads.fields import TeamName
+from services.api.payloads.fields import TeamName, storable_text
 
-TokenName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+TokenName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+    AfterValidator(storable_text),
+]
 
 
 class TeamTokenRequest(BaseModel):

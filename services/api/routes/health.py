@@ -1,4 +1,5 @@
-"""``/healthz`` and ``/metrics``: is every part up, and the Prometheus metrics."""
+"""``/healthz``, ``/readyz`` and ``/metrics``: is every part up, can the API do its job now,
+and the Prometheus metrics."""
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
@@ -6,7 +7,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.api.deps import Api, ApiContext
-from services.api.payloads.health import HealthOut
+from services.api.payloads.health import HealthOut, ReadyOut
 
 router = APIRouter()
 
@@ -53,6 +54,32 @@ def _rules(api: ApiContext) -> str:
     if api.workers.rules_given or api.workers.rules_feed:
         return _running(api.rules.is_alive())
     return "disabled"
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "A part is not ready"}},
+    summary="Ready: the database answers, and the projector (when enabled) consumes",
+)
+def readyz(request: Request, api: Api) -> JSONResponse:
+    checks = {"database": _database(api), "projector": "disabled"}
+    if api.workers.projector:
+        checks["projector"] = _consuming(request, api.settings.api_ready_projector_s)
+    ready = all(v in ("ok", "disabled") for v in checks.values())
+    body = ReadyOut(status="ready" if ready else "not_ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+
+def _consuming(request: Request, within_s: float) -> str:
+    """Whether the projector runs and polled successfully within ``within_s`` seconds."""
+    projector = request.app.state.projector
+    if projector is None or not projector.is_alive():
+        return "not running"
+    ago = projector.polled_ago()
+    if ago is None:
+        return "no successful poll yet"
+    return "ok" if ago <= within_s else f"no successful poll for {ago:.0f} s"
 
 
 @router.get(

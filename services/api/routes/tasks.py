@@ -88,7 +88,7 @@ def _visible_team(team: str | None, principal: Principal) -> str | None:
     if principal.team is None:
         return team
     if team is not None and team != principal.team:
-        raise NotFoundError(f"team {team!r} not found")
+        raise NotFoundError(f"no team {team!r} visible to this token")
     return principal.team
 
 

@@ -30,7 +30,7 @@ def team_tasks(
     offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="Tasks to skip")] = 0,
 ) -> TaskPage:
     if not principal.sees_team(team):
-        raise NotFoundError(f"team {team!r} not found")
+        raise NotFoundError(f"no team {team!r} visible to this token")
     count, tasks = api.repository.team_tasks(team, state=state, limit=limit, offset=offset)
     now = api.clock()
     return TaskPage(team=team, count=count, tasks=[task_out(t, now) for t in tasks])

@@ -87,6 +87,9 @@ class FakeConsumer:
         assert tp == TP
         self.position = offset
 
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None:
         self.commits.append(offsets[TP].offset)
 

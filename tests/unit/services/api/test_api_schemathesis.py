@@ -84,9 +84,11 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastAPI, str
 def property_of(operation: Any, token: str) -> Any:
     """A hypothesis test of one operation: no 5xx, responses fit the schema."""
     # An opaque cursor that this API did not issue is refused (422) though it is a
-    # schema-valid string, as is a string that is not a loadable rule file: that one check
-    # cannot hold for GET /v1/tasks and PUT /v1/admin/rules.
-    unchecked = ("/v1/tasks", "/v1/admin/rules")
+    # schema-valid string, as is a string that is not a loadable rule file, and a query
+    # parameter or token name with NUL (issue 10; the frozen document of test_openapi_document
+    # keeps its schemas): that one check cannot hold for GET /v1/tasks, PUT /v1/admin/rules,
+    # POST /v1/admin/tokens and GET /v1/stats/figures (?department=).
+    unchecked = ("/v1/tasks", "/v1/admin/rules", "/v1/admin/tokens", "/v1/stats/figures")
     excluded = [positive_data_acceptance] if operation.path in unchecked else []
 
     @given(case=operation.as_strategy())

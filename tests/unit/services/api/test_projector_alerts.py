@@ -54,6 +54,9 @@ class TwoTopicConsumer:
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.positions[tp] = offset
 
+    def assignment(self) -> set[TopicPartition]:
+        return {SLA, ROUTED}
+
     def highwater(self, tp: TopicPartition) -> int:
         return len(self.records[tp])
 

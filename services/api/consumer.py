@@ -1,0 +1,62 @@
+"""The projector's Kafka consumer: how it is built, and committing and closing it safely."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kafka import KafkaConsumer
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from schemas import topics
+
+log = logging.getLogger(__name__)
+
+Offsets = dict[TopicPartition, OffsetAndMetadata]
+
+
+@dataclass(frozen=True)
+class ProjectorConfig:
+    bootstrap: str
+    group_id: str
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 2000
+    poll_timeout_ms: int = 250
+    max_poll_records: int = 200
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 5.0
+    client_id: str = "handoff-api-projector"
+
+
+def kafka_consumer(config: ProjectorConfig) -> KafkaConsumer:
+    return KafkaConsumer(
+        topics.ROUTED,
+        topics.SLA,
+        partition_assignment_strategy=[RangePartitionAssignor],  # partition N of both, together
+        bootstrap_servers=config.bootstrap,
+        group_id=config.group_id,
+        client_id=config.client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=config.session_timeout_ms,
+        heartbeat_interval_ms=config.heartbeat_interval_ms,
+        max_poll_records=config.max_poll_records,
+        bootstrap_timeout_ms=max(2000, config.session_timeout_ms),
+    )
+
+
+def commit_offsets(consumer: KafkaConsumer, offsets: Offsets) -> None:
+    try:
+        consumer.commit(offsets)
+    except KafkaError:
+        # The rows are in the database; redelivery after a rebalance is harmless.
+        log.warning("committing offsets failed; the messages will be redelivered", exc_info=True)
+
+
+def close_consumer(consumer: KafkaConsumer) -> None:
+    try:
+        consumer.close(autocommit=False)
+    except Exception:
+        log.warning("closing the projector's consumer failed", exc_info=True)

@@ -7,7 +7,6 @@ kafka-python producer's state without touching it.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,47 +17,13 @@ from kafka.errors import KafkaError
 from kafka.net.compat import KafkaNetClient
 from kafka.producer.transaction_manager import TransactionState
 
-DEFAULT_KAFKA_PORT = 9092
+from services.kafka_admin import probe_tcp
 
 
 @dataclass(frozen=True)
 class BrokerHealth:
     reachable: bool
     detail: str
-
-
-def bootstrap_addresses(bootstrap: str) -> list[tuple[str, int]]:
-    """``"a:9092,[::1]:9093"`` -> ``[("a", 9092), ("::1", 9093)]``."""
-    addresses = []
-    for item in filter(None, (part.strip() for part in bootstrap.split(","))):
-        host, sep, port = item.rpartition(":")
-        if not sep or "]" in port:  # no port given
-            host, port = item, str(DEFAULT_KAFKA_PORT)
-        if not port.isdigit():
-            raise ValueError(f"Kafka bootstrap address {item!r} has no valid port")
-        addresses.append((host.strip("[]"), int(port)))
-    if not addresses:
-        raise ValueError(f"no Kafka bootstrap address in {bootstrap!r}")
-    return addresses
-
-
-def probe_tcp(bootstrap: str, timeout_s: float) -> None:
-    """Raise OSError unless one bootstrap address accepts a TCP connection in time.
-
-    A cheap fail-fast before building a client: kafka-python 3.0.12 also leaves
-    the socket of every refused bootstrap attempt to the garbage collector.
-    """
-    deadline = time.monotonic() + timeout_s
-    failures = []
-    for host, port in bootstrap_addresses(bootstrap):
-        try:
-            with socket.create_connection(
-                (host, port), timeout=max(0.0, deadline - time.monotonic()) or 0.001
-            ):
-                return
-        except OSError as exc:
-            failures.append(f"{host}:{port}: {exc}")
-    raise OSError("; ".join(failures))
 
 
 def built_with_cleanup(cls: Callable[..., Any], config: dict[str, Any]) -> Any:

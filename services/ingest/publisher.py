@@ -34,13 +34,8 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 
 from services.core.errors import HandoffError
 from services.ingest import probes
-from services.ingest.probes import (
-    BrokerHealth,
-    bootstrap_addresses,
-    built_with_cleanup,
-    probe_tcp,
-    servers,
-)
+from services.ingest.probes import BrokerHealth, built_with_cleanup, servers
+from services.kafka_admin import bootstrap_addresses, probe_tcp
 
 __all__ = [
     "BrokerHealth",

@@ -22,6 +22,7 @@ from schemas import topics
 from services.config import ServiceSettings
 from services.core.errors import RuleError
 from services.core.routing import Decision, RoutingRules
+from services.kafka_admin import require_broker
 from services.rules.rules_feed import DEFAULT_KEY, RuleSet, rule_set_from_record
 from services.rules.rules_file import read_routing_rules
 
@@ -135,6 +136,7 @@ def published_rule_set(bootstrap: str, key: str, timeout_s: float) -> RuleSet | 
     """
     timeout_ms = int(timeout_s * 1000)
     partition = TopicPartition(topics.RULES, 0)
+    require_broker(bootstrap, timeout_s)
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,

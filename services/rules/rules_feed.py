@@ -30,7 +30,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from schemas import topics
 from services.core.errors import RuleError
 from services.core.routing import RoutingRules
-from services.kafka_admin import ensure_rules_topic
+from services.kafka_admin import ensure_rules_topic, require_broker
 from services.rules.rules_file import parse_routing_rules, read_routing_rules
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ def _record_value(rules: RoutingRules, name: str, text: str) -> bytes:
 def _send(bootstrap: str, key: bytes, value: bytes, timeout_s: float) -> None:
     """Produce one record to ``handoff.rules`` (acks=all), creating the topic if need be."""
     timeout_ms = int(timeout_s * 1000)
+    require_broker(bootstrap, min(timeout_s, 5.0))
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from pathlib import Path
@@ -16,9 +15,8 @@ from services.local.kafka import free_port
 EXAMPLE = str(Path(__file__).resolve().parents[4] / "deploy" / "config" / "routing.yaml")
 
 
-# kafka-python 3.0.12 leaves a failed bootstrap's socket unclosed: collected in the test.
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+# No Kafka client is built when nothing listens (kafka-python would leave its sockets
+# to the garbage collector, a ResourceWarning, an error here): a TCP probe says so first.
 def test_no_broker_is_one_line_on_stderr_and_exit_1(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.CRITICAL, logger="kafka")  # its records would keep sockets alive
     bootstrap = f"127.0.0.1:{free_port()}"
@@ -31,9 +29,8 @@ def test_no_broker_is_one_line_on_stderr_and_exit_1(caplog: pytest.LogCaptureFix
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith(f"error: nothing published: no broker took it at {bootstrap}")
-    assert "KafkaTimeoutError" in result.stderr
+    assert "Connection refused" in result.stderr
     assert "Traceback" not in result.stderr
-    gc.collect()
 
 
 def test_a_file_that_does_not_load_is_refused_before_any_broker(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import time
@@ -134,9 +133,8 @@ def test_without_rules_and_nothing_published_uses_the_file(
     assert "nothing published under key 'current' at kafka:9092" in err
 
 
-# kafka-python 3.0.12 leaves a failed bootstrap's socket unclosed: collected in the test.
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+# No Kafka client is built when nothing listens (kafka-python would leave its sockets
+# to the garbage collector, a ResourceWarning, an error here): a TCP probe says so first.
 def test_without_rules_and_no_broker_falls_back_to_the_file_quickly(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -152,5 +150,4 @@ def test_without_rules_and_no_broker_falls_back_to_the_file_quickly(
     version = read_rule_set(EXAMPLE).version
     assert f"rules: deploy/config/routing.yaml version {version} (the file;" in err
     assert "could not be read from 127.0.0.1:" in err
-    assert "KafkaTimeoutError" in err
-    gc.collect()
+    assert "Connection refused" in err

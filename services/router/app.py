@@ -176,6 +176,8 @@ def _faust_app(settings: RouterSettings) -> faust.App:
         table_standby_replicas=0,
         producer_acks=-1,
         consumer_auto_offset_reset=settings.router_offset_reset,
+        broker_session_timeout=settings.router_session_timeout_s,
+        broker_heartbeat_interval=settings.router_heartbeat_interval_s,
         web_enabled=True,
         web_bind=settings.router_web_host,
         web_host=settings.router_web_host,

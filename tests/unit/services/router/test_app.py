@@ -407,6 +407,23 @@ async def test_the_worker_refuses_to_start_with_a_bad_rule_file(tmp_path: Path) 
     assert "cannot read the rule file" in str(exited.value.code)
 
 
+async def test_a_dead_workers_partitions_move_after_the_routers_session_timeout(
+    router: Router,
+) -> None:
+    """Issue 10, defect 2: Faust's default session timeout (60 s) left a killed worker's
+    partitions standing that long; the router's own default is 10 s, heartbeats 3 s."""
+    defaults = RouterSettings()
+    assert (defaults.router_session_timeout_s, defaults.router_heartbeat_interval_s) == (10, 3)
+    assert router.app.conf.broker_session_timeout == defaults.router_session_timeout_s
+    assert router.app.conf.broker_heartbeat_interval == defaults.router_heartbeat_interval_s
+
+
+@pytest.mark.parametrize("seconds", [5.9, 301.0])
+def test_a_session_timeout_the_broker_refuses_is_refused_at_start(seconds: float) -> None:
+    with pytest.raises(ValueError, match="router_session_timeout_s"):
+        RouterSettings(router_session_timeout_s=seconds)
+
+
 # --- reassignment -------------------------------------------------------------------------
 
 

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import OffsetSpec
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.registry import Collector, CollectorRegistry
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +191,15 @@ class ConsumerLagCollector(Collector):
         return GaugeMetricFamily(
             self.success_name, "Unix time of the last successful consumer-lag read (0: never)."
         )
+
+
+def watch_consumer_lag(
+    registry: CollectorRegistry, service: str, bootstrap: str, groups: Sequence[str]
+) -> ConsumerLagCollector:
+    """Serve ``groups``' lag as ``handoff_<service>_consumer_lag_messages`` on ``registry``."""
+    collector = kafka_lag_collector(service, bootstrap, groups)
+    registry.register(collector)
+    return collector
 
 
 def kafka_lag_collector(

@@ -248,6 +248,7 @@ TASKS: Final = cast(sa.Table, Task.__table__)
 ORIGINS: Final = cast(sa.Table, TaskOrigin.__table__)
 ORIGIN_UPDATES: Final = cast(sa.Table, OriginUpdate.__table__)
 TASK_EVENTS: Final = cast(sa.Table, TaskEvent.__table__)
+DELIVERIES: Final = cast(sa.Table, Delivery.__table__)
 
 
 def string_limits(table: sa.Table | None = None) -> dict[str, int]:
@@ -295,6 +296,11 @@ def insert_origin_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
 def insert_origin_update_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
     """Record a change to a request unless it is recorded (by its event id); True if inserted."""
     return _insert_if_absent(conn, ORIGIN_UPDATES, row, ORIGIN_UPDATES.c.event_id)
+
+
+def insert_delivery_if_absent(conn: Connection, row: dict[str, Any]) -> bool:
+    """Owe a delivery unless it is owed already (by its id); True if inserted."""
+    return _insert_if_absent(conn, DELIVERIES, row, DELIVERIES.c.delivery_id)
 
 
 def _insert_if_absent(

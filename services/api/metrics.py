@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from services.api.clock import Clock, utc_now
 from services.api.db import Delivery, Task
 from services.api.lifecycle import ACTIVE
-from services.kafka_lag import CachedReading, ConsumerLagCollector, kafka_lag_collector
+from services.kafka_lag import CachedReading, ConsumerLagCollector, watch_consumer_lag
 
 SERVICE: Final = "api"
 # From seconds to two weeks: answers come back in minutes for chat-like teams, days for others.
@@ -119,9 +119,7 @@ class ApiMetrics:
 
     def watch_consumer_lag(self, bootstrap: str, groups: Sequence[str]) -> ConsumerLagCollector:
         """Serve the consumer groups' lag (the projector's group) with this registry."""
-        collector = kafka_lag_collector(SERVICE, bootstrap, groups)
-        self._registry.register(collector)
-        return collector
+        return watch_consumer_lag(self._registry, SERVICE, bootstrap, groups)
 
     def watch_database(self, engine: sa.Engine, at_risk_s: float = 3600.0) -> RollupCollector:
         """Serve open tasks by team and SLA state, and deliveries outstanding, from ``engine``."""

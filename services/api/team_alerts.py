@@ -23,13 +23,12 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from schemas.events import SLA_AT_RISK, SLA_BREACHED, CloudEvent, SlaSignal, derived_id
-from services.api.db import Callback, Delivery, Task
+from services.api.db import Callback, Task, insert_delivery_if_absent
 from services.api.errors import InvalidEventError
 from services.core.errors import HandoffError
 
 TEAM_TARGET_PREFIX: Final = "team:"
 ALERT_STATES: Final = {"sla.at_risk": "at_risk", "sla.breached": "breached"}
-DELIVERIES: Final = cast(sa.Table, Delivery.__table__)
 TASKS: Final = cast(sa.Table, Task.__table__)
 CALLBACKS: Final = cast(sa.Table, Callback.__table__)
 
@@ -115,16 +114,6 @@ def _delivery_row(
     }
 
 
-def _owe(conn: sa.Connection, row: dict[str, Any]) -> bool:
-    """Insert the delivery unless it is owed already (a replayed signal)."""
-    if conn.execute(
-        sa.select(DELIVERIES.c.delivery_id).where(DELIVERIES.c.delivery_id == row["delivery_id"])
-    ).first():
-        return False
-    conn.execute(DELIVERIES.insert().values(**row))
-    return True
-
-
 def _task(conn: sa.Connection, task_id: str) -> sa.Row[Any] | None:
     return conn.execute(sa.select(TASKS).where(TASKS.c.task_id == task_id)).first()
 
@@ -160,6 +149,6 @@ def schedule_team_alerts(conn: sa.Connection, event: CloudEvent, now: datetime) 
             continue
         delivery_id = derived_id("team-alert", event.id, recipient.team)
         body = alert_body(event, signal, task, recipient, delivery_id)
-        if _owe(conn, _delivery_row(event, body, callback, now)):
+        if insert_delivery_if_absent(conn, _delivery_row(event, body, callback, now)):
             owed.append(delivery_id)
     return owed

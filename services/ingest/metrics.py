@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from services.ingest.signatures import REASONS
-from services.kafka_lag import ConsumerLagCollector, kafka_lag_collector
+from services.kafka_lag import ConsumerLagCollector, watch_consumer_lag
 
 # HTTP sources, and the raw Kafka sources as raw:<source> (a bounded set either way).
 SOURCES = (
@@ -128,6 +128,4 @@ class RawIngestMetrics:
 
     def watch_consumer_lag(self, bootstrap: str, groups: Sequence[str]) -> ConsumerLagCollector:
         """Serve raw-ingest's consumer-group lag (handoff_ingest_raw_consumer_lag_messages)."""
-        collector = kafka_lag_collector("ingest_raw", bootstrap, groups)
-        self._registry.register(collector)
-        return collector
+        return watch_consumer_lag(self._registry, "ingest_raw", bootstrap, groups)

@@ -8,7 +8,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
-from services.kafka_lag import ConsumerLagCollector, kafka_lag_collector
+from services.kafka_lag import ConsumerLagCollector, watch_consumer_lag
 
 SERVICE: Final = "router"
 ROUTED: Final = "routed"
@@ -126,9 +126,7 @@ class RouterMetrics:
 
     def watch_consumer_lag(self, bootstrap: str, groups: Sequence[str]) -> ConsumerLagCollector:
         """Serve the consumer groups' lag (the router's app id) with this registry."""
-        collector = kafka_lag_collector(SERVICE, bootstrap, groups)
-        self._registry.register(collector)
-        return collector
+        return watch_consumer_lag(self._registry, SERVICE, bootstrap, groups)
 
 
 def _counter(

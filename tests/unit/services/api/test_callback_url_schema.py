@@ -23,9 +23,22 @@ from services.api.payloads.callbacks import URL_MAX_LENGTH, CallbackRequest
 SCHEMA = CallbackRequest.model_json_schema()["properties"]["url"]
 PATTERN = re.compile(SCHEMA["pattern"])
 VALIDATOR = jsonschema_rs.validator_for(SCHEMA)
+# Endpoints as their vendors hand them out. Sources:
+# - Slack incoming webhook: api.slack.com/messaging/webhooks ("a unique URL",
+#   hooks.slack.com/services/T.../B.../...); Slack Workflow Builder webhooks are
+#   hooks.slack.com/triggers/<team>/<id>/<secret>.
+# - Azure Logic Apps (Teams workflows): learn.microsoft.com, Get-AzLogicAppTriggerCallbackUrl,
+#   example value prod-03.westus.logic.azure.com:443/workflows/<id>/triggers/manual/run
+#   ?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=<value>; and the REST
+#   "Workflow Triggers - List Callback Url" example with .../triggers/<name>/paths/invoke.
+# - Jira Automation incoming webhooks (a secret ?token=): the two URL shapes Jira's
+#   automation UI shows; no published example was at hand to cite, so they are shapes only.
+# - Zendesk's ticket update endpoint: developer.zendesk.com, PUT /api/v2/tickets/{ticket_id}.
 REAL = [
     "https://hooks.slack.com/triggers/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",
     "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "https://prod-03.westus.logic.azure.com:443/workflows/c4ed9335bc864140a11f4508d19acea3"
+    "/triggers/manual/run?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=Ab-c_D1",
     "https://prod-27.westeurope.logic.azure.com:443/workflows/5a3c8e0d9b1f4e2a/triggers/manual"
     "/paths/invoke?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=Ab-c_D1",
     "https://automation.atlassian.com/pro/hooks/0f3c2b1a9e8d7c6b5a4f3e2d1c0b9a8f?token=AbC123",

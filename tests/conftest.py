@@ -7,11 +7,9 @@ fails with the reason. ``HANDOFF_TEST_KAFKA_BOOTSTRAP`` and
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,17 +74,3 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """An empty PostgreSQL database (for tests that run on PostgreSQL only)."""
     yield from fresh_postgres_database(postgres_server_url)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Finalise kafka-python's leftover sockets before pytest's last unraisable check.
-
-    kafka-python 3.0.12 leaves the socket of a failed connection to the garbage
-    collector (see ``collect_kafka_python_leaks``). A test that leaks one fails while
-    it runs, whenever a collection happens inside it; one collected only after the
-    last test would fail the whole session with no test to blame. Only that warning
-    is silenced, and only here, at the very end.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "unclosed <socket.socket", ResourceWarning)
-        gc.collect()

@@ -1,254 +1,90 @@
-"""The API's database: its tables, the writes the projector makes, engines, migrations.
+"""The API's database: the writes the projector makes, engines, migrations.
 
-SQLite (the zero-setup default) and PostgreSQL are both first-class: every
-datetime goes through :class:`UtcDateTime`, so it comes back timezone-aware
-UTC on either, and inserts use each dialect's ``ON CONFLICT DO NOTHING``.
+The tables live in :mod:`services.api.models` (one module per subject) and are
+re-exported here. SQLite (the zero-setup default) and PostgreSQL are both
+first-class: every datetime goes through :class:`UtcDateTime`, so it comes back
+timezone-aware UTC on either, and inserts use each dialect's ``ON CONFLICT DO
+NOTHING``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.engine import Connection, Engine
 
-from schemas.events import TaskState
 from services.api.lifecycle import ACTIVE
+from services.api.models import (
+    DELIVERIES,
+    OPEN,
+    ORIGIN_UPDATES,
+    ORIGINS,
+    RESOLVED,
+    STATES,
+    TASK_EVENTS,
+    TASK_ID_PATTERN,
+    TASK_ID_RE,
+    TASKS,
+    ApiToken,
+    Base,
+    Callback,
+    Delivery,
+    DeliveryAttempt,
+    OriginUpdate,
+    Task,
+    TaskEvent,
+    TaskOrigin,
+    UtcDateTime,
+    origins_of,
+)
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 
-OPEN: Final = TaskState.OPEN.value
-RESOLVED: Final = TaskState.RESOLVED.value
-STATES: Final[tuple[str, ...]] = tuple(state.value for state in TaskState)
-STATE_CHECK: Final = "state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")"
-
-# A task id must be usable in a URL path as is; derived ids (uuid5) always are.
-TASK_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-TASK_ID_RE: Final = re.compile(TASK_ID_PATTERN)
-
-NAMING_CONVENTION: Final = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UtcDateTime(sa.types.TypeDecorator[datetime]):
-    """An aware datetime stored as UTC; read back aware UTC on every dialect.
-
-    SQLite keeps no offset, so the value is stored as naive UTC there (a fixed
-    format string, which also sorts correctly). Naive input is refused.
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(f"naive datetime {value.isoformat()} (a timezone is required)")
-        utc = value.astimezone(UTC)
-        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-
-
-class Task(Base):
-    """One routed task, as a team sees it, and its answer once resolved."""
-
-    __tablename__ = "tasks"
-    __table_args__ = (
-        sa.CheckConstraint(STATE_CHECK, name="state"),
-        sa.Index("ix_tasks_team_state_raised_at", "team", "state", "raised_at"),
-        sa.Index("ix_tasks_account", "account"),
-        sa.Index("ix_tasks_updated_at", "updated_at"),
-    )
-
-    task_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
-    source_event_id: Mapped[str] = mapped_column(sa.String(256), unique=True)
-    source: Mapped[str] = mapped_column(sa.String(512))
-    team: Mapped[str] = mapped_column(sa.String(64))
-    rule: Mapped[str] = mapped_column(sa.String(512))
-    account: Mapped[str] = mapped_column(sa.String(320))
-    priority: Mapped[str] = mapped_column(sa.String(16))
-    component: Mapped[str | None] = mapped_column(sa.String(64))
-    subject: Mapped[str] = mapped_column(sa.Text)
-    description: Mapped[str] = mapped_column(sa.Text)
-    requester_email: Mapped[str] = mapped_column(sa.String(320))
-    state: Mapped[str] = mapped_column(sa.String(16), default=OPEN)
-    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    routed_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    sla_due: Mapped[datetime] = mapped_column(UtcDateTime)
-    projected_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    resolution: Mapped[str | None] = mapped_column(sa.Text)
-    feedback_latency_s: Mapped[float | None] = mapped_column(sa.Float)
-    version: Mapped[int] = mapped_column(sa.Integer, default=1)
-    department: Mapped[str | None] = mapped_column(sa.String(64))
-    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    feedback_delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    acknowledge_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    event_count: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
-    event_ids: Mapped[str | None] = mapped_column(sa.Text)  # JSON list: the grouped events
-    summary: Mapped[str | None] = mapped_column(sa.Text)
-
-
-class TaskOrigin(Base):
-    """One request grouped into a task, as its origin knows it: where the answer goes back."""
-
-    __tablename__ = "task_origins"
-
-    task_id: Mapped[str] = mapped_column(
-        sa.String(128), sa.ForeignKey("tasks.task_id"), primary_key=True
-    )
-    event_id: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
-    source: Mapped[str] = mapped_column(sa.String(512))
-    ref: Mapped[str | None] = mapped_column(sa.String(128))  # e.g. the Zendesk ticket id
-    requester_email: Mapped[str] = mapped_column(sa.String(320))
-    raised_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class OriginUpdate(Base):
-    """A change the asker made to a request already routed (a comment, a priority), as
-    their tool reported it; it belongs to every task the request is in."""
-
-    __tablename__ = "origin_updates"
-    __table_args__ = (sa.Index("ix_origin_updates_origin_event_id_at", "origin_event_id", "at"),)
-
-    event_id: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
-    origin_event_id: Mapped[str] = mapped_column(sa.String(256))
-    source: Mapped[str] = mapped_column(sa.String(512))
-    ref: Mapped[str] = mapped_column(sa.String(128))
-    change: Mapped[str] = mapped_column(sa.String(16))
-    comment: Mapped[str | None] = mapped_column(sa.Text)
-    public: Mapped[bool | None] = mapped_column(sa.Boolean)
-    priority: Mapped[str | None] = mapped_column(sa.String(16))
-    previous_priority: Mapped[str | None] = mapped_column(sa.String(16))
-    status: Mapped[str | None] = mapped_column(sa.Text)
-    previous_status: Mapped[str | None] = mapped_column(sa.Text)
-    requester_email: Mapped[str] = mapped_column(sa.String(320))
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-    projected_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class TaskEvent(Base):
-    """One row of a task's timeline: a transition or a comment, as published."""
-
-    __tablename__ = "task_events"
-    __table_args__ = (sa.Index("ix_task_events_task_id_seq", "task_id", "seq"),)
-
-    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    task_id: Mapped[str] = mapped_column(sa.String(128), sa.ForeignKey("tasks.task_id"))
-    seq: Mapped[int] = mapped_column(sa.Integer)
-    event_id: Mapped[str] = mapped_column(sa.String(256), unique=True)
-    type: Mapped[str] = mapped_column(sa.String(64))
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-    actor: Mapped[str] = mapped_column(sa.String(128))
-    from_state: Mapped[str] = mapped_column(sa.String(16))
-    to_state: Mapped[str] = mapped_column(sa.String(16))
-    team: Mapped[str] = mapped_column(sa.String(64))
-    message: Mapped[str | None] = mapped_column(sa.Text)
-
-
-class ApiToken(Base):
-    """An API token, stored as its SHA-256; the token itself is shown once at creation."""
-
-    __tablename__ = "api_tokens"
-
-    token_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
-    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
-    team: Mapped[str | None] = mapped_column(sa.String(64))
-    scope: Mapped[str] = mapped_column(sa.String(16))
-    name: Mapped[str] = mapped_column(sa.String(128))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-
-class Callback(Base):
-    """Where a source system wants its tasks' updates: URL, signing secret, body shape."""
-
-    __tablename__ = "callbacks"
-
-    source: Mapped[str] = mapped_column(sa.String(512), primary_key=True)
-    url: Mapped[str] = mapped_column(sa.String(2048))
-    secret: Mapped[str] = mapped_column(sa.String(256))
-    format: Mapped[str] = mapped_column(sa.String(16))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class Delivery(Base):
-    """One update owed to an origin; ``delivery_id`` is its idempotency key."""
-
-    __tablename__ = "deliveries"
-    __table_args__ = (
-        sa.Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
-        sa.Index("ix_deliveries_task_id", "task_id"),
-    )
-
-    delivery_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    task_id: Mapped[str] = mapped_column(sa.String(128), sa.ForeignKey("tasks.task_id"))
-    event_id: Mapped[str] = mapped_column(sa.String(256))
-    source: Mapped[str] = mapped_column(sa.String(512))
-    task_state: Mapped[str] = mapped_column(sa.String(16))
-    url: Mapped[str] = mapped_column(sa.String(2048))
-    body: Mapped[str] = mapped_column(sa.Text)
-    state: Mapped[str] = mapped_column(sa.String(16))
-    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    last_error: Mapped[str | None] = mapped_column(sa.Text)
-    origin_event_id: Mapped[str | None] = mapped_column(sa.String(256))
-    origin_ref: Mapped[str | None] = mapped_column(sa.String(128))
-
-
-class DeliveryAttempt(Base):
-    """One attempt at a delivery: when, the HTTP status, how long, what failed."""
-
-    __tablename__ = "delivery_attempts"
-    __table_args__ = (sa.Index("ix_delivery_attempts_delivery_id", "delivery_id"),)
-
-    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    delivery_id: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("deliveries.delivery_id"))
-    attempt: Mapped[int] = mapped_column(sa.Integer)
-    at: Mapped[datetime] = mapped_column(UtcDateTime)
-    status_code: Mapped[int | None] = mapped_column(sa.Integer)
-    latency_s: Mapped[float] = mapped_column(sa.Float)
-    error: Mapped[str | None] = mapped_column(sa.Text)
-
-
-def origins_of(task_id: str) -> sa.Select[TaskOrigin]:
-    """The requests grouped into a task, oldest first."""
-    of_task = sa.select(TaskOrigin).where(TaskOrigin.task_id == task_id)
-    return of_task.order_by(TaskOrigin.raised_at, TaskOrigin.event_id)
-
-
-TASKS: Final = cast(sa.Table, Task.__table__)
-ORIGINS: Final = cast(sa.Table, TaskOrigin.__table__)
-ORIGIN_UPDATES: Final = cast(sa.Table, OriginUpdate.__table__)
-TASK_EVENTS: Final = cast(sa.Table, TaskEvent.__table__)
-DELIVERIES: Final = cast(sa.Table, Delivery.__table__)
+__all__ = [
+    "DELIVERIES",
+    "MIGRATIONS_DIR",
+    "OPEN",
+    "ORIGINS",
+    "ORIGIN_UPDATES",
+    "RESOLVED",
+    "STATES",
+    "TASKS",
+    "TASK_EVENTS",
+    "TASK_ID_PATTERN",
+    "TASK_ID_RE",
+    "ApiToken",
+    "Base",
+    "Callback",
+    "Delivery",
+    "DeliveryAttempt",
+    "OriginUpdate",
+    "Task",
+    "TaskEvent",
+    "TaskOrigin",
+    "UtcDateTime",
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "follow_reroute",
+    "grow_group",
+    "insert_delivery_if_absent",
+    "insert_origin_if_absent",
+    "insert_origin_update_if_absent",
+    "insert_task_event",
+    "insert_task_if_absent",
+    "make_engine",
+    "origins_of",
+    "string_limits",
+    "touch_tasks_of",
+    "upgrade",
+]
 
 
 def string_limits(table: sa.Table | None = None) -> dict[str, int]:

@@ -1,0 +1,23 @@
+"""Accounts: aliases (名寄せ) and deal outcomes (issue 11).
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+revision: str = "0009"
+down_revision: str | Sequence[str] | None = "0008"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass  # RESERVED: filled in by the change that needs it
+
+
+def downgrade() -> None:
+    pass

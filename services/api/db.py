@@ -74,6 +74,7 @@ __all__ = [
     "downgrade",
     "follow_reroute",
     "grow_group",
+    "head_revision",
     "insert_delivery_if_absent",
     "insert_origin_if_absent",
     "insert_origin_update_if_absent",
@@ -219,6 +220,15 @@ def downgrade(url: str, revision: str) -> None:
             command.downgrade(alembic_config(conn), revision)
     finally:
         engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest migration's revision id."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None, "no migrations found"
+    return head
 
 
 def current_revision(url: str) -> str | None:

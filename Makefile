@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: demo test unit integration lint bench kafka-up kafka-down clean venv
+.PHONY: demo test unit integration lint bench kafka-up kafka-down clean venv chaos
 
 venv: $(STAMP)
 
@@ -41,6 +41,11 @@ bench: venv
 	deploy/scripts/ensure-system.sh
 	$(BIN)/python -m bench.rule_matching
 	$(BIN)/python -m bench.router_throughput
+
+# The fault suite (docs/chaos.md): six scenarios at full size, a table of figures; < 30 min.
+chaos: venv
+	deploy/scripts/ensure-system.sh --with-postgres
+	$(BIN)/python -m bench.chaos
 
 kafka-up: venv
 	$(BIN)/handoff kafka up

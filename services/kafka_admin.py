@@ -79,7 +79,10 @@ def ensure_topics(
         created = []
         for name in wanted:
             try:
-                admin.create_topics([NewTopic(name, partitions, 1, topic_configs=config or {})])
+                # replication -1: the broker's default.replication.factor (1 on one local
+                # broker, 3 on a three-broker cluster: a topic survives a broker's loss)
+                topic = NewTopic(name, partitions, -1, topic_configs=config or {})
+                admin.create_topics([topic])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

@@ -73,6 +73,13 @@ class LocalKafka:
     controller_port: int = 9093
     partitions: int = 4
     version: str = KAFKA_VERSION
+    # A member of a cluster (services/local/kafka_cluster.py): its node id, every
+    # voter ("1@127.0.0.1:port,..."), the replication the cluster gives, its id.
+    node_id: int = 1
+    voters: str = ""
+    replication: int = 1
+    cluster_id: str = ""
+    heap: str = "768m"
 
     @property
     def bootstrap(self) -> str:
@@ -105,6 +112,19 @@ class LocalKafka:
         if self.is_running():
             wait_for_broker(self.bootstrap, timeout)
             return self.bootstrap
+        proc = self.spawn()
+        try:
+            wait_for_broker(self.bootstrap, timeout, proc)
+        except LocalKafkaError:
+            self.down()
+            raise
+        return self.bootstrap
+
+    def spawn(self) -> subprocess.Popen[bytes]:
+        """Start the JVM (formatting its storage the first time); do not wait for it.
+
+        A cluster's members are spawned together: none answers before a quorum runs.
+        """
         libs = ensure_jars(self.version)
         self.home.mkdir(parents=True, exist_ok=True)
         props = self._write_properties()
@@ -115,7 +135,8 @@ class LocalKafka:
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 [
-                    java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+                    java, "-Xms256m", f"-Xmx{self.heap}", "-XX:+UseG1GC",
+                    "-Djava.awt.headless=true",
                     f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
                     "-cp", classpath, "kafka.Kafka", str(props),
                 ],
@@ -124,12 +145,14 @@ class LocalKafka:
             )  # fmt: skip
         _STARTED[proc.pid] = proc
         self.pid_file.write_text(str(proc.pid))
-        try:
-            wait_for_broker(self.bootstrap, timeout, proc)
-        except LocalKafkaError:
-            self.down()
-            raise
-        return self.bootstrap
+        return proc
+
+    def kill(self) -> bool:
+        """SIGKILL the broker (a crash: no controlled shutdown); reap it."""
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        return self.down()
 
     def down(self, timeout: float = 30.0) -> bool:
         """Stop the broker by its PID; return whether one was running."""
@@ -154,8 +177,8 @@ class LocalKafka:
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.quorum_voters}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},"
                     f"CONTROLLER://127.0.0.1:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
@@ -164,26 +187,45 @@ class LocalKafka:
                     "inter.broker.listener.name=PLAINTEXT",
                     f"log.dirs={self.home / 'data'}",
                     f"num.partitions={self.partitions}",
-                    "default.replication.factor=1",
-                    "min.insync.replicas=1",
-                    "offsets.topic.replication.factor=1",
+                    f"default.replication.factor={self.replication}",
+                    f"min.insync.replicas={self.min_insync}",
+                    f"offsets.topic.replication.factor={self.replication}",
                     "offsets.topic.num.partitions=8",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"transaction.state.log.replication.factor={self.replication}",
+                    f"transaction.state.log.min.isr={self.min_insync}",
+                    f"share.coordinator.state.topic.replication.factor={self.replication}",
+                    f"share.coordinator.state.topic.min.isr={self.min_insync}",
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
                     "log.retention.hours=24",
                     "log.segment.bytes=67108864",
+                    *self._failover(),
                     "",
                 ]
             )
         )
         return path
 
+    def _failover(self) -> list[str]:
+        """In a cluster, a dead broker's partitions get new leaders in seconds, not 9 s.
+
+        Not on a lone broker: it would only fence itself on a loaded machine.
+        """
+        if self.replication == 1:
+            return []
+        return ["broker.heartbeat.interval.ms=1000", "broker.session.timeout.ms=4000"]
+
+    @property
+    def quorum_voters(self) -> str:
+        return self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}"
+
+    @property
+    def min_insync(self) -> int:
+        """A majority of the replicas: 1 of 1, 2 of 3 (acks=all survives one loss)."""
+        return self.replication // 2 + 1
+
     def _format(self, java: str, classpath: str, props: Path) -> None:
-        cluster_id = new_cluster_id()
+        cluster_id = self.cluster_id or new_cluster_id()
         cmd = [
             java, f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
             "-cp", classpath, "kafka.tools.StorageTool", "format",

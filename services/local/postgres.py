@@ -49,6 +49,9 @@ class LocalPostgres:
     port: int
     user: str = "handoff"
     database: str = "handoff"
+    # False (tests, demos): no fsync, asynchronous commits, fast. True: what a crash test
+    # needs, a commit that survives `pg_ctl stop -m immediate` (as in production).
+    durable: bool = False
 
     @property
     def url(self) -> str:
@@ -65,9 +68,10 @@ class LocalPostgres:
                 [str(bindir / "initdb"), "-D", str(data), "-U", self.user, "-A", "trust",
                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"],
             )  # fmt: skip
+        fast = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
         opts = (
-            f"-h 127.0.0.1 -p {self.port} -k {self.home} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-h 127.0.0.1 -p {self.port} -k {self.home} "
+            f"{'' if self.durable else fast}-c max_connections=200"
         )
         self._run(
             [str(bindir / "pg_ctl"), "-D", str(data), "-l", str(self.home / "postgres.log"),
@@ -76,10 +80,11 @@ class LocalPostgres:
         self._wait(bindir, timeout)
         return self.url
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """``fast``: a clean shutdown; ``immediate``: as a crash (recovery on the next start)."""
         data = self.home / "data"
         if (data / "postmaster.pid").exists():
-            self._run([str(pg_bindir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
+            self._run([str(pg_bindir() / "pg_ctl"), "-D", str(data), "-m", mode, "-w", "stop"])
 
     def _wait(self, bindir: Path, timeout: float) -> None:
         deadline = time.monotonic() + timeout

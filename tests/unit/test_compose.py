@@ -258,3 +258,19 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboards(
     # no default password: compose refuses to start without one
     assert environment(grafana)["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_PASSWORD:?")
     assert "prometheus" in grafana["depends_on"]
+
+
+# raw-ingest serves only /healthz, which is 200 only while its loop consumes.
+READINESS_PATHS = {"ingest": "/readyz", "router": "/readyz", "api": "/readyz",
+                   "raw-ingest": "/healthz"}  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "path"), sorted(READINESS_PATHS.items()))
+def test_each_http_service_is_healthy_only_when_ready(
+    services: dict[str, dict[str, Any]], name: str, path: str
+) -> None:
+    """Compose waits on, and restarts by, readiness (issue 10): its port and path."""
+    port = PORT_FIELDS[name]
+    default = SETTINGS_OF_COMMAND[handoff_command(services[name]) or ""].model_fields[port].default
+    probe = " ".join(str(word) for word in services[name]["healthcheck"]["test"])
+    assert f"http://127.0.0.1:{default}{path}'" in probe

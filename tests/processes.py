@@ -49,6 +49,7 @@ def platform_env(kafka_bootstrap: str, database_url: str, home: Path) -> dict[st
         HANDOFF_KAFKA_BOOTSTRAP=kafka_bootstrap,
         HANDOFF_DATABASE_URL=database_url,
         HANDOFF_API_AUTH="off",
+        HANDOFF_INGEST_UNSIGNED_SOURCES='["support"]',  # as the demo: tests post unsigned
         HANDOFF_INGEST_PORT=str(free_port()),
         HANDOFF_API_PORT=str(free_port()),
         HANDOFF_ROUTER_WEB_PORT=str(free_port()),

@@ -31,12 +31,15 @@ from sqlalchemy.orm import Session
 from schemas import topics
 from schemas.dlq import DeadLetter
 from schemas.events import TaskState, derived_id
+from services.api.callback_requests import MissingSecretError, Outgoing, Poster, http_send, outgoing
 from services.api.clock import Clock, utc_now
 from services.api.db import Callback, Delivery, DeliveryAttempt, Task, TaskOrigin, origins_of
 from services.api.metrics import ApiMetrics
 from services.api.producer import PublishError
-from services.api.webhooks import Origin, callback_body, delivery_url, signed_headers
+from services.api.rollups import retally, snapshot
+from services.api.webhooks import Origin, callback_body, delivery_url
 from services.core.backoff import BackoffPolicy
+from services.core.departments import asking_department
 
 log = logging.getLogger(__name__)
 
@@ -152,14 +155,6 @@ def backoff_delay(attempt: int, policy: DeliveryPolicy, rand: Callable[[], float
     return policy.backoff.jittered(attempt, rand)
 
 
-Poster = Callable[[str, bytes, dict[str, str], float], int]
-
-
-def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-    response = httpx.post(url, content=body, headers=headers, timeout=timeout)
-    return response.status_code
-
-
 class Deliverer:
     """Posts due deliveries on a background thread (or one round at a time, in tests)."""
 
@@ -171,7 +166,7 @@ class Deliverer:
         dead_letters: Any,
         metrics: ApiMetrics | None = None,
         clock: Clock = utc_now,
-        post: Poster = http_post,
+        post: Poster = http_send,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._engine = engine
@@ -232,19 +227,22 @@ class Deliverer:
         attempt = self._claim(delivery)
         if attempt is None:
             return  # another process took it first
-        body = delivery.body.encode("utf-8")
-        headers = signed_headers(callback.secret, body, delivery_id, attempt, task.task_id)
+        try:  # the callback's method, headers and auth (its secret read from the environment)
+            request = outgoing(callback, delivery, attempt, task.task_id)
+        except MissingSecretError as exc:
+            self._record(delivery, task, attempt, None, str(exc), 0.0, self._clock())
+            return
         began = time.perf_counter()
-        status, error = self._post_once(delivery.url, body, headers)
+        status, error = self._post_once(request, delivery.body.encode("utf-8"))
         took = time.perf_counter() - began
         self._record(delivery, task, attempt, status, error, took, self._clock())
 
-    def _post_once(
-        self, url: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int | None, str | None]:
+    def _post_once(self, request: Outgoing, body: bytes) -> tuple[int | None, str | None]:
         """The origin's HTTP status (None if none came) and what went wrong (None: a 2xx)."""
         try:
-            status = self._post(url, body, headers, self._policy.timeout_s)
+            status = self._post(
+                request.method, request.url, body, request.headers, self._policy.timeout_s
+            )
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"
         return status, None if 200 <= status < 300 else f"HTTP {status}"
@@ -307,6 +305,7 @@ class Deliverer:
             ours.append(Delivery.attempts == attempt)
         latency: float | None = None
         with Session(self._engine) as session, session.begin():
+            before = snapshot(session.connection(), [task.task_id])  # the figures' rollups
             session.add(log_entry)
             session.execute(
                 sa.update(Delivery)
@@ -315,7 +314,8 @@ class Deliverer:
             )
             if error is None and delivery.task_state == TaskState.RESOLVED:
                 latency = _answer_delivered(session, delivery, task, now)
-        self._count(outcome, task, latency)
+            retally(session.connection(), [task.task_id], before)
+        self._count(outcome, delivery, task, latency)
 
     def _outcome(
         self, delivery: Delivery, task: Task, attempt: int, error: str | None, now: datetime
@@ -330,13 +330,14 @@ class Deliverer:
         delay = backoff_delay(attempt, self._policy, self._rand)
         return "failed", {**values, "next_attempt_at": now + timedelta(seconds=delay)}
 
-    def _count(self, outcome: str, task: Task, latency: float | None) -> None:
+    def _count(self, outcome: str, delivery: Delivery, task: Task, latency: float | None) -> None:
         if self._metrics is None:
             return
         self._metrics.deliveries.labels(outcome=outcome).inc()
         if latency is not None:
+            asking = asking_department(delivery.source)  # the asker's, not the team's
             self._metrics.delivered_feedback_latency.labels(
-                team=task.team, department=task.department or "unknown"
+                team=task.team, department=asking
             ).observe(latency)
 
     def _park(

@@ -1,6 +1,12 @@
 """A callback on the wire: the update in each origin tool's own shape (Zendesk, Freshdesk)
 or handoff's generic one, the URL it goes to, and its signed headers.
 
+Zendesk's shape is its documented ticket update, ``PUT /api/v2/tickets/{id}`` with
+``{"ticket": {"comment": {"body", "public"}, "status": "solved"}}``
+(https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#update-ticket):
+a comment on every change, ``status`` only when handoff resolved the request, and no other
+field (handoff owns none of the ticket's other fields, not ``external_id`` either).
+
 Pure: no database, no HTTP; ``callbacks.py`` schedules and delivers these.
 """
 
@@ -15,22 +21,26 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from schemas.events import TaskState
+from services.api.capacity_answers import CRM_FORMATS, crm_body
 from services.api.db import Task
 
-CallbackFormat = Literal["generic", "zendesk", "freshdesk"]
+CallbackFormat = Literal["generic", "zendesk", "freshdesk", "salesforce", "hubspot"]
+CallbackMethod = Literal["POST", "PUT", "PATCH"]
+# The CloudEvents sources ingest gives requests: a callback is registered for one of them.
+KNOWN_SOURCES: Final = (
+    "/sources/support",
+    "/sources/sales",
+    "/sources/zendesk",
+    "/sources/freshdesk",
+    "/sources/salesforce",
+    "/sources/hubspot",
+)
 SIGNATURE_HEADER: Final = "X-Handoff-Signature"
 TIMESTAMP_HEADER: Final = "X-Handoff-Timestamp"
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 
-ZENDESK_STATUS: Final[dict[str, str]] = {
-    TaskState.OPEN: "open",
-    TaskState.ACKNOWLEDGED: "open",
-    TaskState.IN_PROGRESS: "open",
-    TaskState.REASSIGNED: "open",
-    TaskState.REOPENED: "open",
-    TaskState.RESOLVED: "solved",
-    TaskState.REJECTED: "solved",
-}
+# Only a resolution changes the ticket's status; anything else is a comment on it.
+ZENDESK_STATUS: Final[dict[str, str]] = {TaskState.RESOLVED: "solved"}
 # Freshdesk: 2 open, 3 pending, 4 resolved, 5 closed.
 FRESHDESK_STATUS: Final[dict[str, int]] = {
     TaskState.OPEN: 2,
@@ -54,11 +64,16 @@ class Origin:
     raised_at: datetime
 
 
-TICKET_PLACEHOLDERS: Final = ("{ticket_id}", "%7Bticket_id%7D", "%7bticket_id%7d")
+TICKET_PLACEHOLDERS: Final = tuple(
+    form
+    for name in ("ticket_id", "ref")
+    for form in ("{" + name + "}", f"%7B{name}%7D", f"%7b{name}%7d")
+)
 
 
 def delivery_url(template: str, origin: Origin) -> str:
-    """The callback URL for one origin: ``{ticket_id}`` becomes its ref (else its event id)."""
+    """The callback URL for one origin: ``{ref}`` (or ``{ticket_id}``) becomes its id in its
+    own tool (else its event id)."""
     value = quote(origin.ref or origin.event_id, safe="")
     for placeholder in TICKET_PLACEHOLDERS:
         template = template.replace(placeholder, value)
@@ -87,6 +102,10 @@ def callback_body(
     text = message or f"handoff: the {task.team} team set this request to {state}."
     if fmt == "zendesk":
         return {"ticket": _zendesk_ticket(origin, state, text, public)}
+    if fmt in CRM_FORMATS:  # the rep's CRM: a Salesforce Task, a HubSpot note
+        return crm_body(
+            fmt, ref=origin.ref, state=state, text=text, subject=task.subject, at=changed_at
+        )
     if fmt == "freshdesk":
         return {"status": FRESHDESK_STATUS[state], "body": text, "private": not public}
     return {
@@ -105,14 +124,10 @@ def callback_body(
 
 
 def _zendesk_ticket(origin: Origin, state: str, text: str, public: bool) -> dict[str, Any]:
-    """A Zendesk ticket update: its status, the comment, and our id (its own id if known)."""
-    ticket: dict[str, Any] = {
-        "status": ZENDESK_STATUS[state],
-        "comment": {"body": text, "public": public},
-        "external_id": origin.event_id,
-    }
-    if origin.ref:
-        ticket = {"id": int(origin.ref) if origin.ref.isdigit() else origin.ref, **ticket}
+    """Zendesk's update body: the comment, and ``status`` only for a resolution."""
+    ticket: dict[str, Any] = {"comment": {"body": text, "public": public}}
+    if state in ZENDESK_STATUS:
+        ticket["status"] = ZENDESK_STATUS[state]
     return ticket
 
 
@@ -129,12 +144,16 @@ def verify(secret: str, timestamp: int, body: bytes, header: str) -> bool:
 def signed_headers(
     secret: str, body: bytes, delivery_id: str, attempt: int, task_id: str
 ) -> dict[str, str]:
-    """One attempt's headers: signed now, with the idempotency key the origin dedupes on."""
+    """One attempt's headers: signed now (when the callback has a secret), with the
+    idempotency key the origin dedupes on."""
     timestamp = int(time.time())
-    return {
-        "Content-Type": "application/json; charset=utf-8",
+    signed = {
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: signature(secret, timestamp, body),
+    }
+    return {
+        "Content-Type": "application/json; charset=utf-8",
+        **(signed if secret else {}),
         IDEMPOTENCY_HEADER: delivery_id,
         "X-Handoff-Delivery-Attempt": str(attempt),
         "X-Handoff-Task": task_id,

@@ -102,7 +102,9 @@ def test_ticket_is_on_the_topic_exactly_as_the_event_it_answered(
     body = ticket_body(ticket_id)
     before = end_offsets(consumer)
 
-    with ingest_client(IngestSettings(kafka_bootstrap=bootstrap)) as client:
+    with ingest_client(
+        IngestSettings(kafka_bootstrap=bootstrap, ingest_unsigned_sources=("support",))
+    ) as client:
         response = client.post(URL, json=body)
     after = end_offsets(consumer)
 
@@ -134,7 +136,9 @@ def test_the_same_ticket_twice_is_the_same_event_id(
     ticket_id = f"ZD-{uuid.uuid4().hex[:10]}"
     before = end_offsets(consumer)
 
-    with ingest_client(IngestSettings(kafka_bootstrap=bootstrap)) as client:
+    with ingest_client(
+        IngestSettings(kafka_bootstrap=bootstrap, ingest_unsigned_sources=("support",))
+    ) as client:
         first = client.post(URL, json=ticket_body(ticket_id))
         again = client.post(URL, json=ticket_body(ticket_id, subject="再送: 請求書"))
     after = end_offsets(consumer)
@@ -153,7 +157,11 @@ def test_closed_broker_port_is_503_within_the_ack_timeout_and_nothing_is_produce
     bootstrap: str, consumer: KafkaConsumer
 ) -> None:
     ticket_id = f"ZD-{uuid.uuid4().hex[:10]}"
-    settings = IngestSettings(kafka_bootstrap=f"127.0.0.1:{free_port()}", ingest_ack_timeout_s=2)
+    settings = IngestSettings(
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        ingest_ack_timeout_s=2,
+        ingest_unsigned_sources=("support",),
+    )
     registry = CollectorRegistry()
     before = end_offsets(consumer)
 
@@ -247,7 +255,9 @@ def test_service_starts_while_kafka_is_down_and_recovers_when_it_is_back(
     publisher = KafkaPublisher(f"127.0.0.1:{proxy.port}", ack_timeout_s=3)
     before = end_offsets(consumer)
 
-    with ingest_client(IngestSettings(), publisher=publisher) as client:
+    with ingest_client(
+        IngestSettings(ingest_unsigned_sources=("support",)), publisher=publisher
+    ) as client:
         down = client.post(URL, json=ticket_body(ticket_id))
         assert down.status_code == 503, down.text
         assert client.get("/healthz").status_code == 503

@@ -129,7 +129,11 @@ def test_ingest_answers_202_again_soon_after_a_broker_restart_and_loses_nothing(
     broker: LocalKafka, how: str
 ) -> None:
     ensure_topics(broker.bootstrap, [topics.INGEST_SUPPORT], partitions=4)
-    settings = IngestSettings(kafka_bootstrap=broker.bootstrap, ingest_ack_timeout_s=ACK_TIMEOUT_S)
+    settings = IngestSettings(
+        kafka_bootstrap=broker.bootstrap,
+        ingest_ack_timeout_s=ACK_TIMEOUT_S,
+        ingest_unsigned_sources=("support",),
+    )
     app = create_app(settings, registry=CollectorRegistry())
     with TestClient(app) as client:
         with Traffic(client) as traffic:

@@ -21,6 +21,11 @@ class Callback(Base):
     secret: Mapped[str] = mapped_column(sa.String(256))
     format: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # How each delivery is sent (0006): the HTTP method, static headers (JSON) and the auth
+    # (JSON: scheme, username, the *name* of the environment variable holding the secret).
+    method: Mapped[str] = mapped_column(sa.String(8), default="POST", server_default="POST")
+    headers: Mapped[str | None] = mapped_column(sa.Text)
+    auth: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Delivery(Base):
@@ -30,6 +35,7 @@ class Delivery(Base):
     __table_args__ = (
         sa.Index("ix_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
         sa.Index("ix_deliveries_task_id", "task_id"),
+        sa.Index("ix_deliveries_delivered_at", "delivered_at"),  # the figures' edges (0005)
     )
 
     delivery_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)

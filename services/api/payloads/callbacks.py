@@ -1,7 +1,8 @@
-"""Callbacks: where a source system wants its tasks' updates, and how they are signed."""
+"""Callbacks: where a source system wants its tasks' updates, and how they are sent."""
 
+import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
 from pydantic import (
     AnyHttpUrl,
@@ -11,10 +12,49 @@ from pydantic import (
     StringConstraints,
     UrlConstraints,
     WithJsonSchema,
+    field_validator,
+    model_validator,
 )
 
 from services.api.db import Callback
-from services.api.webhooks import CallbackFormat
+from services.api.payloads.fields import storable_text
+from services.api.webhooks import KNOWN_SOURCES, CallbackFormat, CallbackMethod
+
+ENV_NAME = r"^HANDOFF_CALLBACK_[A-Z0-9_]{1,64}$"
+HEADER_NAME = r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$"
+# handoff's own headers, and the credentials that belong in ``auth`` (from the environment)
+RESERVED_HEADERS = frozenset(
+    {"authorization", "content-type", "content-length", "host", "idempotency-key"}
+)
+
+
+class CallbackAuth(BaseModel):
+    """How a delivery authenticates: its secret read from an environment variable when sent."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheme: Literal["basic", "bearer", "header"] = Field(
+        description="basic: Authorization: Basic base64(username:secret) (Zendesk: username "
+        "'agent@example.com/token', the secret an API token); bearer: Authorization: Bearer "
+        "<secret>; header: the secret as the value of `header`"
+    )
+    username: Annotated[str, StringConstraints(min_length=1, max_length=256)] | None = None
+    header: Annotated[str, StringConstraints(pattern=HEADER_NAME)] | None = None
+    secret_env: Annotated[str, StringConstraints(pattern=ENV_NAME)] = Field(
+        description="The environment variable (HANDOFF_CALLBACK_...) of the API process that "
+        "holds the password, token or header value; read at each attempt, never stored"
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Self:
+        if self.scheme == "basic" and self.username is None:
+            raise ValueError("basic auth needs a username")
+        if self.scheme == "header" and self.header is None:
+            raise ValueError("header auth needs the header's name")
+        if self.header is not None and self.header.lower() in RESERVED_HEADERS:
+            raise ValueError(f"header {self.header!r} is set by handoff")
+        return self
+
 
 URL_MAX_LENGTH = 2048
 URL_RULE = (
@@ -22,7 +62,7 @@ URL_RULE = (
     "standard), at most 2048 characters. The pattern is the usual form, every URL it "
     "matches is accepted: a DNS name (letters of either case, digits, hyphens; the last "
     "label starts with a letter) or an IPv4 address, a port 1-65535, a path, a query "
-    "string and a fragment of URL characters or %XX escapes, and {ticket_id}."
+    "string and a fragment of URL characters or %XX escapes, and {ref} or {ticket_id}."
 )
 # ECMA-262 and Python ``re`` alike (no inline flags, no named groups): a JSON Schema
 # validator in any language reads it the same way.
@@ -55,7 +95,9 @@ class CallbackRequest(BaseModel):
     )
 
     source: Annotated[str, StringConstraints(min_length=1, max_length=512)] = Field(
-        description="The CloudEvents source whose tasks report back here"
+        description="The CloudEvents source whose tasks report back here: one of "
+        + ", ".join(KNOWN_SOURCES)
+        + ", or a source of requests handoff has received"
     )
     url: Annotated[
         AnyHttpUrl,
@@ -73,13 +115,57 @@ class CallbackRequest(BaseModel):
             }
         ),
     ] = Field(
-        description="Where updates are POSTed (http or https); {ticket_id} in it becomes "
-        f"the id of the request in its own tool. {URL_RULE}"
+        description="Where updates are sent (http or https); {ref} (or {ticket_id}) in it "
+        f"becomes the id of the request in its own tool. {URL_RULE}"
     )
-    secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] = Field(
-        description="Signs each delivery: HMAC-SHA256 of '<timestamp>.<body>'"
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] | None = Field(
+        default=None,
+        description="Signs each delivery: HMAC-SHA256 of '<timestamp>.<body>' "
+        "(X-Handoff-Signature); optional when `auth` is given",
     )
     format: CallbackFormat = "generic"
+    method: CallbackMethod | None = Field(
+        default=None, description="The HTTP method; PUT for the zendesk format, else POST"
+    )
+    headers: dict[
+        Annotated[str, StringConstraints(pattern=HEADER_NAME)],
+        Annotated[str, StringConstraints(max_length=1024, pattern=r"^[\x20-\x7e]*$")],
+    ] = Field(default_factory=dict, max_length=20, description="Static headers (no secrets)")
+    auth: CallbackAuth | None = None
+
+    @field_validator("source", "secret")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        """NUL or a lone surrogate: a 422 here, not PostgreSQL's DataError (issue 10)."""
+        return value if value is None else storable_text(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _not_ours(cls, value: dict[str, str]) -> dict[str, str]:
+        taken = sorted(n for n in value if n.lower() in RESERVED_HEADERS or _handoffs(n))
+        if taken:
+            raise ValueError(f"set by handoff (credentials go in auth): {', '.join(taken)}")
+        return value
+
+    @model_validator(mode="after")
+    def _authenticated(self) -> Self:
+        if self.secret is None and self.auth is None:
+            raise ValueError("give a secret (to sign deliveries) or auth, or both")
+        return self
+
+    def sent_with(self) -> str:
+        """The method deliveries use."""
+        return self.method or ("PUT" if self.format == "zendesk" else "POST")
+
+    def stored_auth(self) -> str | None:
+        return None if self.auth is None else self.auth.model_dump_json(exclude_none=True)
+
+    def stored_headers(self) -> str | None:
+        return json.dumps(self.headers) if self.headers else None
+
+
+def _handoffs(name: str) -> bool:
+    return name.lower().startswith("x-handoff-")
 
 
 class CallbackOut(BaseModel):
@@ -87,7 +173,21 @@ class CallbackOut(BaseModel):
     url: str
     format: str
     created_at: datetime
+    method: str = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: CallbackAuth | None = None
+    signed: bool = True
 
     @classmethod
     def of(cls, row: Callback) -> "CallbackOut":
-        return cls(source=row.source, url=row.url, format=row.format, created_at=row.created_at)
+        auth = CallbackAuth.model_validate_json(row.auth) if row.auth else None
+        return cls(
+            source=row.source,
+            url=row.url,
+            format=row.format,
+            created_at=row.created_at,
+            method=row.method or "POST",
+            headers=json.loads(row.headers) if row.headers else {},
+            auth=auth,
+            signed=bool(row.secret),
+        )

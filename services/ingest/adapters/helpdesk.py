@@ -8,14 +8,17 @@ the helpdesk, the ticket id and the update time: a retried webhook is the same u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
 
 from schemas import topics
 from schemas.events import (
     SUPPORT_TICKET,
     SUPPORT_TICKET_UPDATED,
+    Component,
     Priority,
     SupportTicket,
     TicketChange,
@@ -32,6 +35,7 @@ from services.ingest.adapters.base import (
     iso,
     validated,
 )
+from services.ingest.adapters.labels import LabelMap, label_value
 
 SUBJECT_MAX = 500
 TEXT_MAX = 20_000
@@ -44,6 +48,7 @@ class TicketUpdate:
     comment_public: bool | None = None
     previous_priority: Priority | None = None
     previous_status: str | None = None
+    ref: str | None = None  # the helpdesk's own id of this change (else its time identifies it)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class HelpdeskTicket:
 
 
 def ticket_events(ticket: HelpdeskTicket, ctx: AdapterContext) -> list[Normalised]:
+    ticket = labelled(ticket, ctx.labels)
     contract = validated(
         SupportTicket,
         {
@@ -146,9 +152,41 @@ def _updated(
         source=ticket.source,
         data=data,
         time=updated_at,
-        id_parts=(ticket.ticket_id, iso(updated_at)),
+        id_parts=(ticket.ticket_id, update.ref or iso(updated_at)),
         subject=ticket.ticket_id,
     )
+
+
+COMPONENT = TypeAdapter(Component)
+
+
+def labelled(ticket: HelpdeskTicket, labels: LabelMap) -> HelpdeskTicket:
+    """The ticket with the source's configured labels read from its custom fields and tags.
+
+    What the payload already says wins; ``component`` is the ticket's component, any
+    other label a custom field of that name (``custom_fields.<name>`` to the router).
+    """
+    component, custom = ticket.component, dict(ticket.custom_fields or {})
+    for name, rule in labels.items():
+        found = label_value(rule, ticket.custom_fields, ticket.tags)
+        if found is None:
+            continue
+        if name == "component" and component is None:
+            component = _component(found, ticket.loc)
+        elif name != "component":
+            custom.setdefault(name, found[0])
+    return replace(ticket, component=component, custom_fields=custom or None)
+
+
+def _component(found: tuple[str, tuple[str | int, ...]], loc: Loc) -> str:
+    """A component read through the label map, refused naming the helpdesk's own field."""
+    value, where = found
+    try:
+        return str(COMPONENT.validate_python(value))
+    except ValidationError as exc:
+        reason = exc.errors(include_url=False)[0]["msg"]
+        msg = f"maps to component {value!r}, which is not a component name ({reason})"
+        raise AdapterError.at((*loc, *where), msg, "component") from None
 
 
 def is_update(created_at: datetime | None, updated_at: datetime | None) -> bool:

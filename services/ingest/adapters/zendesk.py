@@ -1,7 +1,9 @@
 """Zendesk ticket webhooks -> ``support.ticket`` (+ ``support.ticket_updated``).
 
-The body is the JSON a Zendesk trigger or automation sends through a webhook, shaped
-like the Tickets API's ticket (placeholders fill it, see the README's "Sources"):
+Zendesk's event webhooks (``{"type": "zen:event-type:ticket.created", "detail", "event",
+...}``) are read by :mod:`zendesk_events`. The body of the other kind is the JSON a
+Zendesk trigger or automation sends through a webhook, shaped like the Tickets API's
+ticket (placeholders fill it, see the README's "Sources"):
 ``{"ticket": {"id", "subject", "description", "priority", "status", "tags",
 "custom_fields": [{"id", "value"}], "created_at", "updated_at", "requester": {"email",
 "name"}, "organization": {"id", "name", "external_id"}, "latest_comment": {...}}}``,
@@ -31,6 +33,7 @@ from services.ingest.adapters.base import (
     text,
 )
 from services.ingest.adapters.helpdesk import HelpdeskTicket, TicketUpdate, is_update, ticket_events
+from services.ingest.adapters.zendesk_events import adapt_event, is_event_webhook
 
 SOURCE = "/sources/zendesk"
 PRIORITIES = {p.value: p for p in Priority}
@@ -41,8 +44,18 @@ EVENT_CHANGES = {
 }
 
 
+SHAPES = (
+    'a Zendesk event webhook ({"type": "zen:event-type:ticket.…", "detail": {…}, "event": {…}})'
+    ' or a trigger webhook ({"ticket": {"id", …}})'
+)
+
+
 def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
     body = obj(payload, ("body",))
+    if is_event_webhook(body):
+        return adapt_event(body, ctx, SOURCE, priority, _custom_fields)
+    if "ticket" not in body and "id" not in body:
+        raise AdapterError.at(("body",), f"not a Zendesk ticket: expected {SHAPES}", "shape")
     loc: Loc = ("body", "ticket") if "ticket" in body else ("body",)
     data = obj(body["ticket"], loc) if "ticket" in body else body
     ticket_id = need_text(data, "id", loc)

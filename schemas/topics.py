@@ -11,6 +11,7 @@ ROUTED = "handoff.routed"
 FEEDBACK = "handoff.feedback"
 SLA = "handoff.sla"
 DLQ = "handoff.dlq"
+TRACKER = "handoff.tracker"  # tracker webhooks -> lifecycle changes (schemas.trackers)
 RULES = "handoff.rules"  # compacted: the published rule set, one record per version
 
 # The router's own topics, one set per router app (Faust app id), like Faust's
@@ -30,7 +31,7 @@ def router_topic(app_id: str, suffix: str) -> str:
 RAW_PREFIX = "handoff.raw."  # tools that already speak Kafka write raw payloads here
 
 TEAM_PREFIX = "handoff.team."
-FIXED = (INGEST_SUPPORT, INGEST_SALES, INGEST_CAPACITY, ROUTED, FEEDBACK, SLA, DLQ)
+FIXED = (INGEST_SUPPORT, INGEST_SALES, INGEST_CAPACITY, ROUTED, FEEDBACK, SLA, DLQ, TRACKER)
 
 _TEAM_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 import yaml
 
+from services.connectors.config import TeamConnectors, parse_connectors
 from services.core.errors import RuleError
 from services.core.ownership import entries_from_backstage
 from services.core.routing import RoutingRules, load_routing_rules
@@ -68,7 +69,10 @@ def parse_routing_rules(raw: bytes, *, name: str, base: Path | None) -> RoutingR
     try:
         if isinstance(doc, dict) and "backstage" in doc:
             doc = _with_backstage(doc, base)
-        return load_routing_rules(doc, version=hashlib.sha256(raw).hexdigest()[:12])
+        connectors = doc.pop("connectors", None) if isinstance(doc, dict) else None
+        rules = load_routing_rules(doc, version=hashlib.sha256(raw).hexdigest()[:12])
+        parse_connectors(connectors, frozenset(rules.teams))  # trackers and chat (issue 14)
+        return rules
     except RuleError as exc:
         line = line_of(text, exc.where)
         at = f"{name}:{line}" if line else name
@@ -109,3 +113,11 @@ def _with_backstage(doc: dict[str, Any], base: Path | None) -> dict[str, Any]:
             raise RuleError(where, f"cannot read {catalog}: {exc}") from None
         entries += entries_from_backstage(documents, label=label, where=where)
     return {**doc, "ownership": entries + list(doc.get("ownership") or [])}
+
+
+def split_connectors(raw: bytes, teams: frozenset[str]) -> dict[str, TeamConnectors]:
+    """The ``connectors:`` section of rule-file bytes already validated by
+    ``parse_routing_rules`` (each team's tracker and chat, issue 14)."""
+    doc = yaml.safe_load(raw)
+    section = doc.get("connectors") if isinstance(doc, dict) else None
+    return parse_connectors(section, teams)

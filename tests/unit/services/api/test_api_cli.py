@@ -108,4 +108,5 @@ def test_issue_body_is_github_issue_like() -> None:
     assert issue["labels"] == ["handoff", "priority:high", "component:billing-ui"]
     assert issue["body"].startswith("ボタン")
     assert "t-1" in issue["body"]
-    assert issue["due_on"] == "2026-03-02T10:00:00+00:00"
+    assert issue["due_on"] == "2026-03-02"
+    assert (issue["action"], issue["external_id"]) == ("opened", "t-1")

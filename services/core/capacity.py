@@ -26,12 +26,12 @@ says what it already excludes).
 **Never granting the same units twice.** ``check`` only answers a question;
 ``place_hold`` re-checks availability against the state it is given and
 raises ``HoldRefusedError`` if the hold no longer fits. That is the guarantee, and
-it holds only if every change to one line is serialised: the router keeps one
-``LineCapacity`` per line in a table keyed by line (``to_dict`` values), feeds
-capacity updates and capacity-checked requests through a topic keyed by line
-(sales notes are keyed by account, so they are re-keyed by line first), so
-one line lives on one partition and is processed by one worker, one event at
-a time. For each request the agent reads the line's state, calls ``check``,
+it holds only if every change to one line is serialised: the router keeps every
+line in one book (``services.core.orders``) under one key, and feeds capacity
+updates, capacity-checked requests and releases through one key of its capacity
+topic (sales notes are keyed by account, so they are re-keyed first), so the
+book lives on one partition and is processed by one worker, one event at a
+time. For each request the agent reads the lines' state, calls ``check``,
 builds a ``Hold`` from a ``Feasible`` answer, calls ``place_hold`` and writes
 the new state back before it answers sales. Never cache a state across
 events, never check in one place and hold in another. Derive ``hold_id`` from
@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeAlias
 
@@ -74,9 +74,11 @@ class CapacityUpdate:
     plant: str | None = None
     product_family: str | None = None
     net_of: frozenset[str] = frozenset()  # hold ids these figures already exclude
+    products: frozenset[str] = frozenset()  # what the line can make (else its family)
 
     def __post_init__(self) -> None:
         as_name(self.line, "update.line")
+        object.__setattr__(self, "products", as_names(self.products, "update.products"))
         as_aware(self.as_of, "update.as_of")
         free = as_units_by_date(self.free, "update.free", 0)
         object.__setattr__(self, "free", frozen_sorted(free))
@@ -92,7 +94,19 @@ class CapacityUpdate:
             plant=as_optional_name(body.get("plant"), f"{where}.plant"),
             product_family=as_optional_name(body.get("product_family"), f"{where}.product_family"),
             net_of=as_names(body.get("net_of", ()), f"{where}.net_of"),
+            products=as_names(body.get("products", ()), f"{where}.products"),
         )
+
+    @property
+    def key(self) -> str:
+        """The line's key: ``plant/line`` (two plants may both have a line L1)."""
+        return line_key(self.plant, self.line)
+
+    @property
+    def makes(self) -> frozenset[str]:
+        """The products the line can make: those named, else its product family."""
+        family = frozenset({self.product_family}) if self.product_family else frozenset()
+        return self.products or family
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,7 +116,12 @@ class CapacityUpdate:
             "plant": self.plant,
             "product_family": self.product_family,
             "net_of": sorted(self.net_of),
+            "products": sorted(self.products),
         }
+
+
+def line_key(plant: str | None, line: str) -> str:
+    return f"{plant}/{line}" if plant else line
 
 
 @dataclass(frozen=True)
@@ -136,9 +155,11 @@ class LineCapacity:
     plant: str | None = None
     product_family: str | None = None
     as_of: datetime | None = None  # the newest update applied
+    products: frozenset[str] = frozenset()  # what the line can make, as last published
 
     def __post_init__(self) -> None:
         as_name(self.line, "state.line")
+        object.__setattr__(self, "products", as_names(self.products, "state.products"))
         object.__setattr__(self, "days", frozen_sorted(self.days))
         object.__setattr__(self, "holds", frozen_sorted(self.holds))
         for key, hold in self.holds.items():
@@ -183,6 +204,7 @@ class LineCapacity:
             plant=as_optional_name(body.get("plant"), f"{where}.plant"),
             product_family=as_optional_name(body.get("product_family"), f"{where}.product_family"),
             as_of=None if body.get("as_of") is None else as_aware(body["as_of"], f"{where}.as_of"),
+            products=as_names(body.get("products", ()), f"{where}.products"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,6 +215,7 @@ class LineCapacity:
             "as_of": None if self.as_of is None else self.as_of.isoformat(),
             "days": {day.isoformat(): record.to_dict() for day, record in self.days.items()},
             "holds": [hold.to_dict() for hold in self.holds.values()],
+            "products": sorted(self.products),
         }
 
 
@@ -215,6 +238,7 @@ class Infeasible:
 
 class Rejection(Enum):
     UNKNOWN_LINE = "unknown_line"
+    UNKNOWN_PRODUCT = "unknown_product"
     QUANTITY_NOT_POSITIVE = "quantity_not_positive"
     DUE_BEFORE_TODAY = "due_before_today"
 
@@ -232,8 +256,8 @@ Feasibility: TypeAlias = Feasible | Infeasible | Rejected
 
 def apply_update(state: LineCapacity | None, update: CapacityUpdate) -> LineCapacity:
     """The line with ``update``'s figures on the dates it names where it is newer."""
-    current = LineCapacity(update.line) if state is None else state
-    _same_line(current, update.line, "update.line")
+    current = LineCapacity(update.key) if state is None else state
+    _same_line(current, update.key, "update.line")
     days = dict(current.days)
     for day, free in update.free.items():
         if day not in days or update.as_of > days[day].as_of:
@@ -247,6 +271,7 @@ def apply_update(state: LineCapacity | None, update: CapacityUpdate) -> LineCapa
             update.product_family if newest and update.product_family else current.product_family
         ),
         as_of=update.as_of if newest else current.as_of,
+        products=update.makes if newest and update.makes else current.products,
     )
 
 
@@ -310,44 +335,6 @@ def expire_holds(state: LineCapacity, now: datetime) -> tuple[LineCapacity, tupl
 def forget_before(state: LineCapacity, day: date) -> LineCapacity:
     """The line without the figures for dates before ``day`` (they can never count again)."""
     return replace(state, days={d: record for d, record in state.days.items() if d >= day})
-
-
-@dataclass(frozen=True)
-class RushOrder:
-    """A capacity-checked request: ``quantity`` units of ``line`` by ``due``."""
-
-    hold_id: str  # derived from the request, so a redelivered one finds its hold
-    line: str
-    quantity: int
-    due: date
-    task_id: str
-
-
-@dataclass(frozen=True)
-class RushAnswer:
-    """Feasible (a hold promises the units; ``earliest`` is when they are made) or not
-    (``earliest`` is the earliest feasible date, None if never); ``placed``: a new hold."""
-
-    feasible: bool
-    earliest: date | None
-    placed: Hold | None = None
-
-
-def answer_rush_order(
-    state: LineCapacity | None, order: RushOrder, *, now: datetime, hold_expiry: timedelta
-) -> tuple[LineCapacity | None, RushAnswer]:
-    """Check, hold and answer in one step (the caller owns the line): the line's new state
-    (to store when ``placed``) and the answer. A request already held is answered from it."""
-    current = expire_holds(state, now)[0] if state is not None else None
-    placed = current.holds.get(order.hold_id) if current is not None else None
-    if placed is not None:
-        return current, RushAnswer(True, max(placed.allocations))
-    answer = check(current, quantity=order.quantity, due=order.due, today=now.date(), now=now)
-    if isinstance(answer, Feasible) and current is not None:
-        hold = Hold(order.hold_id, order.line, answer.allocations, now + hold_expiry, order.task_id)
-        return place_hold(current, hold, now=now), RushAnswer(True, answer.earliest, hold)
-    earliest = answer.earliest_feasible if isinstance(answer, Infeasible) else None
-    return current, RushAnswer(False, earliest)
 
 
 def _rejection(quantity: int, due: date, today: date) -> Rejected | None:

@@ -51,6 +51,7 @@ class Hold:
     allocations: Mapping[date, int]
     expires_at: datetime
     task_id: str
+    opportunity_id: str | None = None  # the CRM deal: losing it releases the hold
 
     def __post_init__(self) -> None:
         as_name(self.hold_id, "hold.hold_id")
@@ -65,6 +66,10 @@ class Hold:
     def active(self, now: datetime) -> bool:
         return now < self.expires_at
 
+    @property
+    def units(self) -> int:
+        return sum(self.allocations.values())
+
     @classmethod
     def from_dict(cls, doc: object, where: str = "hold") -> Hold:
         body = as_mapping(doc, where)
@@ -74,6 +79,7 @@ class Hold:
             allocations=as_units_by_date(body.get("allocations"), f"{where}.allocations", 1),
             expires_at=as_aware(body.get("expires_at"), f"{where}.expires_at"),
             task_id=as_name(body.get("task_id"), f"{where}.task_id"),
+            opportunity_id=as_optional_name(body.get("opportunity_id"), f"{where}.opportunity_id"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +89,7 @@ class Hold:
             "allocations": iso_keys(self.allocations),
             "expires_at": self.expires_at.isoformat(),
             "task_id": self.task_id,
+            "opportunity_id": self.opportunity_id,
         }
 
 

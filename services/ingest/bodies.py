@@ -81,7 +81,7 @@ def require_media(headers: Mapping[str, str], expected: str) -> None:
         got = f"got {raw!r}" if raw else "none given"
         raise _unsupported(f"Content-Type must be {expected} ({got})")
     params = dict(_param(p) for p in rest.split(";") if p.strip())
-    if params.get("charset", "utf-8") not in ("utf-8", "utf8"):
+    if params.get("charset", "utf-8") not in ("utf-8", "utf8") and expected != CSV_MEDIA_TYPE:
         raise _unsupported(f"the body must be UTF-8 (got charset={params['charset']})")
     encoding = headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):

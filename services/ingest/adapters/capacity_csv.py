@@ -1,6 +1,11 @@
 """Production capacity CSV exports -> ``production.capacity`` (one event per line and as_of).
 
-One row per plant, line, date: ``plant,line,product_family,date,free_units,as_of``.
+One row per plant, line, date: ``plant,line,products,date,free_units,as_of``
+(``products``: what the line can make, separated by ``|``; ``product_family`` is read too).
+Saved by Japanese Excel: Shift_JIS / cp932 or UTF-8 with a byte-order mark are read
+(a BOM means UTF-8, else UTF-8 is tried, then cp932, a superset of Shift_JIS; a
+``charset`` given on the Content-Type is used as given), and Japanese headers
+(工場, ライン, 製品, 日付, 空き数量, 基準日時) are columns like their English names.
 As manufacturing systems write them: a UTF-8 byte-order mark, ``;`` or tab instead of
 ``,``, headers in any case with spaces ("Free Units"), the aliases ``units``/``free``/
 ``available`` and ``day``, thousands separators in numbers ("1,200" in a ``;`` file),
@@ -16,6 +21,7 @@ from those four, the same as the JSON endpoint's, so a re-imported export is har
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -52,11 +58,40 @@ COLUMNS = {
     "as_of": "as_of",
     "asof": "as_of",
     "exported_at": "as_of",
+    "products": "products",
+    "product": "products",
+    "工場": "plant",
+    "ライン": "line",
+    "製造ライン": "line",
+    "製品": "products",
+    "品目": "products",
+    "製品群": "product_family",
+    "日付": "date",
+    "空き数量": "units",
+    "空き": "units",
+    "数量": "units",
+    "基準日時": "as_of",
+    "更新日時": "as_of",
 }
+# Charsets a plant's CSV may declare (Content-Type: text/csv; charset=...), as Python names.
+CHARSETS = {
+    "utf-8": "utf-8-sig",
+    "utf8": "utf-8-sig",
+    "shift_jis": "cp932",
+    "shift-jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "cp932": "cp932",
+    "windows-31j": "cp932",
+    "ms932": "cp932",
+    "utf-16": "utf-16",
+}
+PRODUCT_SEPARATORS = re.compile(r"[|;、\s]+")
 REQUIRED = ("plant", "line", "date", "units", "as_of")
 # A column's documented name, for one the header lacks.
 DOCUMENTED = {"units": "free_units"}
 T = TypeVar("T")
+Group = tuple[str, str, str | None, datetime, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -68,6 +103,7 @@ class CapacityRow:
     date: date
     units: int
     as_of: datetime
+    products: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,10 +152,11 @@ def events(
 ) -> tuple[list[Normalised], list[RowError]]:
     """One event per (plant, line, product family, as_of); a date twice in one is refused."""
     ctx = ctx or _received_now()
-    groups: dict[tuple[str, str, str | None, datetime], dict[date, CapacityRow]] = {}
+    groups: dict[Group, dict[date, CapacityRow]] = {}
     errors: list[RowError] = []
     for row in rows:
-        group = groups.setdefault((row.plant, row.line, row.product_family, row.as_of), {})
+        key = (row.plant, row.line, row.product_family, row.as_of, row.products)
+        group = groups.setdefault(key, {})
         if row.date in group:
             earlier = group[row.date].number
             msg = f"{row.date} already given for {row.plant}/{row.line} on line {earlier}"
@@ -129,7 +166,7 @@ def events(
             continue
         group[row.date] = row
     out: list[Normalised] = []
-    for (plant, line, family, as_of), days in groups.items():
+    for (plant, line, family, as_of, products), days in groups.items():
         first = min(r.number for r in days.values())
         try:
             model = validated(
@@ -138,6 +175,7 @@ def events(
                     "plant": plant,
                     "line": line,
                     "product_family": family,
+                    "products": list(products),
                     "as_of": as_of,
                     "free": [{"date": d, "units": days[d].units} for d in sorted(days)],
                 },
@@ -152,12 +190,10 @@ def events(
 
 def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
     """A whole CSV upload: every row must be good, or the upload is refused naming the rows."""
+    if isinstance(payload, CsvUpload):
+        payload = decode(payload.body, payload.charset)
     if isinstance(payload, bytes):
-        try:
-            payload = payload.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            msg = f"the CSV is not valid UTF-8 (invalid byte at offset {exc.start})"
-            raise AdapterError.at(("body",), msg, "utf8_invalid") from None
+        payload = decode(payload)
     if not isinstance(payload, str):
         raise AdapterError.at(("body",), "a CSV upload must be text", "string_type")
     rows, errors = parse(payload, ctx)
@@ -168,6 +204,54 @@ def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
     if not found:
         raise AdapterError.at(("body",), "the CSV has no data rows", "csv")
     return found
+
+
+@dataclass(frozen=True)
+class CsvUpload:
+    """A CSV body and the charset its Content-Type declared (None: not declared)."""
+
+    body: bytes
+    charset: str | None = None
+
+
+def decode(body: bytes, charset: str | None = None) -> str:
+    """The CSV's text: in the declared charset, else by its BOM, else UTF-8, else cp932."""
+    if charset is not None:
+        return _decode_as(body, charset)
+    if body.startswith(b"\xef\xbb\xbf"):
+        return _decode_as(body, "utf-8")
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
+        return _decode_as(body, "utf-16")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return body.decode("cp932")
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        msg = f"the CSV is neither UTF-8 nor Shift_JIS/cp932 (byte {exc.start}, line {line})"
+        raise AdapterError.at(("row", line), msg, "charset") from None
+
+
+def _decode_as(body: bytes, charset: str) -> str:
+    codec = CHARSETS.get(charset.strip().lower())
+    if codec is None:
+        known = ", ".join(sorted(CHARSETS))
+        msg = f"charset {charset!r} is not read for CSV (use one of {known})"
+        raise AdapterError.at(("header", "Content-Type"), msg, "charset")
+    try:
+        return body.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        msg = f"the CSV is not valid {charset} (byte {exc.start}, line {line})"
+        raise AdapterError.at(("row", line), msg, "charset") from None
+
+
+def _products(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(sorted({_slug(p) for p in PRODUCT_SEPARATORS.split(value) if p.strip()}))
 
 
 def _row(
@@ -192,6 +276,7 @@ def _row(
     )
     units = integer(values["units"], (*loc, names["units"]))
     when = _date(values["date"], (*loc, names["date"]))
+    products = _products(text(cells.get("products"), (*loc, names.get("products", "products"))))
     as_of = instant(values["as_of"], (*loc, names["as_of"]), ctx)
     if units is None or as_of is None:  # pragma: no cover - required above
         raise AdapterError.at(loc, "field required", "missing")
@@ -205,6 +290,7 @@ def _row(
         date=when,
         units=units,
         as_of=as_of,
+        products=products,
     )
 
 
@@ -257,3 +343,13 @@ def _column(name: str) -> str:
 
 def _slug(value: str) -> str:
     return "-".join(value.lower().split())
+
+
+def upload(body: bytes, headers: Mapping[str, str]) -> CsvUpload:
+    """A CSV request body with the ``charset`` its Content-Type declares, if any."""
+    _, _, params = headers.get("content-type", "").partition(";")
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"'):
+            return CsvUpload(body, value.strip().strip('"'))
+    return CsvUpload(body)

@@ -197,13 +197,22 @@ def test_an_update_with_an_equal_as_of_changes_nothing(again: CapacityUpdate) ->
     assert apply_update(state, again) == state
 
 
-def test_plant_and_product_family_come_from_the_newest_update_that_names_them() -> None:
-    state = apply_update(None, make_update({1: 1}, plant="kyoto", product_family="gears"))
-    state = apply_update(state, make_update({1: 1}, as_of=T0 - timedelta(days=1), plant="osaka"))
+def test_product_family_and_products_come_from_the_newest_update_that_names_them() -> None:
+    state = apply_update(None, make_update({1: 1}, product_family="gears"))
+    state = apply_update(
+        state, make_update({1: 1}, as_of=T0 - timedelta(days=1), product_family="x")
+    )
     state = apply_update(state, make_update({1: 1}, as_of=T0 + timedelta(days=1)))
-    assert (state.plant, state.product_family) == ("kyoto", "gears")
-    state = apply_update(state, make_update({1: 1}, as_of=T0 + timedelta(days=2), plant="nara"))
-    assert state.plant == "nara"
+    assert (state.product_family, state.products) == ("gears", frozenset({"gears"}))
+    later = make_update({1: 1}, as_of=T0 + timedelta(days=2), products=frozenset({"g1", "g2"}))
+    assert apply_update(state, later).products == {"g1", "g2"}
+
+
+def test_a_line_is_keyed_by_its_plant() -> None:
+    state = apply_update(None, CapacityUpdate("l1", T0, days({1: 5}), plant="kyoto"))
+    assert state.line == "kyoto/l1"
+    with pytest.raises(CapacityError, match=r"is 'osaka/l1', but this is line 'kyoto/l1'"):
+        apply_update(state, CapacityUpdate("l1", T0, days({1: 5}), plant="osaka"))
 
 
 def test_an_update_for_another_line_is_refused() -> None:
@@ -336,7 +345,6 @@ def test_state_round_trips_through_json() -> None:
             LINE,
             datetime(2026, 5, 1, 18, 0, tzinfo=tokyo),
             days({2: 90}),
-            plant="kyoto",
             net_of=frozenset({"h2"}),
         ),
     )

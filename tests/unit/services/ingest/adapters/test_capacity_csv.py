@@ -80,7 +80,7 @@ def test_rows_with_problems_are_refused_with_their_line_numbers() -> None:
         ("", "no header"),
         ("plant,line\nP,L\n", "lacks date, free_units, as_of \\(got plant, line\\)"),
         ("plant,line,date,units,as_of\n", "no data rows"),
-        (b"\xff\xfe", "UTF-8"),
+        (b"plant\x81 ,line", r"neither UTF-8 nor Shift_JIS/cp932 \(byte 5, line 1\)"),
         ({"plant": "x"}, "must be text"),
     ],
 )

@@ -1,14 +1,39 @@
-"""``/v1/accounts``: one account's tasks across departments."""
+"""``/v1/accounts``: one account's tasks across departments, and its aliases (名寄せ).
+
+An account is asked for by any of its identifiers (``crm:<id>``, ``company:<id>``, a
+domain): the alias map resolves it first. Admins link identifiers, merge accounts and
+import a CRM's ``account,domain`` list; a merge moves tasks in the API, never a Kafka key.
+"""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+import sqlalchemy as sa
+from fastapi import APIRouter, Path, Query, Request
 
-from services.api.deps import PAGE_DEFAULT, Api, Reader
+from services.api.accounts_aliases import (
+    AliasImportError,
+    aliases_of,
+    apply_link,
+    import_csv,
+    resolve,
+)
+from services.api.accounts_payloads import (
+    AccountAliasesOut,
+    AliasOut,
+    ImportOut,
+    LinkRequest,
+    MergeRequest,
+)
+from services.api.deps import PAGE_DEFAULT, Admin, Api, Reader
+from services.api.errors import BadActionError
 from services.api.payloads.errors import AUTH_ERRORS, INVALID_INPUT
 from services.api.payloads.tasks import AccountOut, elsewhere, task_out
 
 router = APIRouter(prefix="/v1/accounts")
+AccountPath = Annotated[str, Path(min_length=1, max_length=320)]
+CSV_BODY = {
+    "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
+}
 
 
 @router.get(
@@ -20,9 +45,11 @@ router = APIRouter(prefix="/v1/accounts")
 def account_view(
     principal: Reader,
     api: Api,
-    account: Annotated[str, Path(min_length=1, max_length=320)],
+    account: AccountPath,
     limit: Annotated[int, Query(ge=1)] = PAGE_DEFAULT,
 ) -> AccountOut:
+    with api.engine.connect() as conn:
+        account = resolve(conn, account)
     tasks = api.repository.account_tasks(account, limit=limit)
     now = api.clock()
     return AccountOut(
@@ -30,3 +57,63 @@ def account_view(
         tasks=[task_out(t, now) for t in tasks if principal.sees_team(t.team)],
         elsewhere=elsewhere(tasks, principal),
     )
+
+
+@router.get(
+    "/{account}/aliases",
+    response_model=AccountAliasesOut,
+    responses={**AUTH_ERRORS, **INVALID_INPUT},
+    summary="The identifiers one account is known by (learned, set by admins, imported)",
+)
+def account_aliases(principal: Reader, api: Api, account: AccountPath) -> AccountAliasesOut:
+    with api.engine.connect() as conn:
+        return _aliases(conn, resolve(conn, account))
+
+
+@router.post(
+    "/links",
+    response_model=AccountAliasesOut,
+    responses={**AUTH_ERRORS, **INVALID_INPUT},
+    summary="Link identifiers into one account (admin); accounts they belonged to merge",
+)
+def link_identifiers(principal: Admin, api: Api, body: LinkRequest) -> AccountAliasesOut:
+    with api.engine.begin() as conn:
+        account = apply_link(conn, body.identifiers, origin="admin", now=api.clock(),
+                             keep=body.into)  # fmt: skip
+        return _aliases(conn, account)
+
+
+@router.post(
+    "/merge",
+    response_model=AccountAliasesOut,
+    responses={**AUTH_ERRORS, **INVALID_INPUT},
+    summary="Merge one account into another (admin): tasks and aliases move, Kafka keys stay",
+)
+def merge_accounts(principal: Admin, api: Api, body: MergeRequest) -> AccountAliasesOut:
+    with api.engine.begin() as conn:
+        account = apply_link(conn, [body.merge], origin="merge", now=api.clock(), keep=body.keep)
+        return _aliases(conn, account)
+
+
+@router.post(
+    "/links/csv",
+    response_model=ImportOut,
+    responses={**AUTH_ERRORS, **INVALID_INPUT},
+    summary="Import a CRM's account list (admin): CSV lines account,domain",
+    openapi_extra=CSV_BODY,
+)
+async def import_links(principal: Admin, api: Api, request: Request) -> ImportOut:
+    raw = await request.body()
+    try:
+        text = raw.decode("utf-8-sig")
+        with api.engine.begin() as conn:
+            return ImportOut(linked=import_csv(conn, text, now=api.clock()))
+    except UnicodeDecodeError:
+        raise BadActionError("body", "the CSV must be UTF-8") from None
+    except AliasImportError as exc:
+        raise BadActionError("body", str(exc)) from None
+
+
+def _aliases(conn: sa.Connection, account: str) -> AccountAliasesOut:
+    rows = aliases_of(conn, account)
+    return AccountAliasesOut(account=account, aliases=[AliasOut.model_validate(r) for r in rows])

@@ -15,8 +15,11 @@ property. ``"objectType"`` says what it is, else the properties do:
 - a contact (``lifecyclestage``): ``lead_status_changed`` (marketingqualifiedlead ->
   MQL, salesqualifiedlead -> SQL, opportunity, customer -> won). Id: (contact id, stage).
 
-A subscription webhook's event list (``subscriptionType``...) carries only ids and is
-refused with a 422 that says so.
+A subscription webhook's event list (``[{"subscriptionType", "objectId", ...}]``) is read
+by :mod:`services.ingest.adapters.hubspot_webhooks`. A deal or contact without an owner is
+accepted (an outcome needs no rep); a note asking for something is refused at
+``hubspot_owner_id``. ``hs_lead_status`` (else ``lifecyclestage``) goes through the lead
+status map.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.events import SalesIntent
+from services.ingest.adapters import hubspot_webhooks
 from services.ingest.adapters.base import (
     AdapterContext,
     AdapterError,
@@ -47,6 +51,8 @@ SOURCE = "/sources/hubspot"
 
 
 def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
+    if hubspot_webhooks.is_subscription_batch(payload):
+        return hubspot_webhooks.adapt(payload, ctx)
     if isinstance(payload, list):
         if not payload:
             raise AdapterError.at(("body",), "an empty list has no object", "too_short")
@@ -56,12 +62,6 @@ def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
 
 def _object(payload: object, loc: Loc, ctx: AdapterContext) -> list[Normalised]:
     data = obj(payload, loc)
-    if "subscriptionType" in data:
-        msg = (
-            "a HubSpot subscription event carries only ids; send the CRM object "
-            "(id, properties, associations) instead"
-        )
-        raise AdapterError.at((*loc, "subscriptionType"), msg, "unsupported")
     props = obj(data.get("properties"), (*loc, "properties"))
     kind = (text(get(data, "objectType"), (*loc, "objectType")) or _kind(props)).lower()
     handler = {"deal": _deal, "deals": _deal, "note": _note, "notes": _note,
@@ -82,7 +82,7 @@ def _deal(data: dict[str, Any], props: dict[str, Any], loc: Loc, ctx: AdapterCon
     elif stage.lower() == "closedlost":
         fields["intent"] = SalesIntent.DEAL_LOST
         raw = text(get(props, "closed_lost_reason"), (*ploc, "closed_lost_reason"))
-        fields["loss_reason"] = loss_reason(raw, ctx)
+        fields |= {"loss_reason": loss_reason(raw, ctx), "loss_reason_text": raw}
     else:
         fields |= {"intent": SalesIntent.LEAD_STATUS_CHANGED, "lead_status": "opportunity"}
     fields |= {
@@ -92,8 +92,17 @@ def _deal(data: dict[str, Any], props: dict[str, Any], loc: Loc, ctx: AdapterCon
         "amount": decimal(get(props, "amount"), (*ploc, "amount")),
         "currency": text(get(props, "deal_currency_code"), (*ploc, "deal_currency_code")),
         "due_date": day(get(props, "closedate"), (*ploc, "closedate")),
+        "stage": stage,
+        "opportunity_id": object_id,
     }
-    return note(fields, source=SOURCE, id_parts=("deal", object_id, stage), ctx=ctx, loc=loc)
+    return note(
+        fields,
+        source=SOURCE,
+        id_parts=("deal", object_id, stage),
+        ctx=ctx,
+        loc=loc,
+        account_loc=_company(loc),
+    )
 
 
 def _note(data: dict[str, Any], props: dict[str, Any], loc: Loc, ctx: AdapterContext) -> Normalised:
@@ -115,7 +124,16 @@ def _note(data: dict[str, Any], props: dict[str, Any], loc: Loc, ctx: AdapterCon
         "due_date": day(get(props, "due_date"), (*ploc, "due_date")),
     }
     version = iso(modified) if modified else ""
-    return note(fields, source=SOURCE, id_parts=("note", object_id, version), ctx=ctx, loc=loc)
+    parts = ("note", object_id, version)
+    return note(
+        fields,
+        source=SOURCE,
+        id_parts=parts,
+        ctx=ctx,
+        loc=loc,
+        rep_loc=_owner(ploc),
+        account_loc=_company(loc),
+    )
 
 
 def _contact(
@@ -123,7 +141,8 @@ def _contact(
 ) -> Normalised:
     ploc: Loc = (*loc, "properties")
     object_id = need_text(data, "id", loc)
-    status = lead_status(get(props, "lifecyclestage"), (*ploc, "lifecyclestage"))
+    field = "hs_lead_status" if get(props, "hs_lead_status") else "lifecyclestage"
+    status = lead_status(get(props, field), (*ploc, field), ctx)
     names = [text(get(props, n), (*ploc, n)) for n in ("firstname", "lastname", "company")]
     fields = _common(data, props, loc, ctx) | {
         "intent": SalesIntent.LEAD_STATUS_CHANGED,
@@ -131,10 +150,12 @@ def _contact(
         "contact_id": object_id,
         "customer_email": text(get(props, "email"), (*ploc, "email")),
         "subject": " ".join(n for n in names if n) or f"Contact {object_id}",
-        "body": f"Lifecycle stage: {get(props, 'lifecyclestage')}",
+        "body": f"{field}: {get(props, field)}",
+        "stage": text(get(props, field), (*ploc, field)),
     }
     parts = ("contact", object_id, status.value)
-    return note(fields, source=SOURCE, id_parts=parts, ctx=ctx, loc=loc)
+    email: Loc = (*ploc, "email")
+    return note(fields, source=SOURCE, id_parts=parts, ctx=ctx, loc=loc, account_loc=email)
 
 
 def _common(
@@ -153,7 +174,18 @@ def _common(
         "contact_id": _associated(data, "contacts", loc),
         "customer_email": text(get(props, "handoff_customer_email"), (*loc, "properties")),
         "created_at": updated or created,
+        "lead_source": text(get(props, "hs_analytics_source"), (*loc, "properties")),
     }
+
+
+def _company(loc: Loc) -> Loc:
+    """Where a missing account is reported: the object's company association."""
+    return (*loc, "associations", "companies")
+
+
+def _owner(ploc: Loc) -> Loc:
+    """Where a missing rep is reported: HubSpot's owner property, not handoff's field."""
+    return (*ploc, "hubspot_owner_id")
 
 
 def _associated(data: dict[str, Any], name: str, loc: Loc) -> str | None:
@@ -182,6 +214,6 @@ def _kind(props: dict[str, Any]) -> str:
         return "deal"
     if "hs_note_body" in props:
         return "note"
-    if "lifecyclestage" in props:
+    if "lifecyclestage" in props or "hs_lead_status" in props:
         return "contact"
     return "unknown"

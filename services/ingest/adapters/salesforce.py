@@ -9,7 +9,11 @@ JSON array of such records (one event each). Handled types:
   other stage is ``lead_status_changed`` to ``opportunity``. ``Amount``,
   ``CurrencyIsoCode``, ``CloseDate`` and ``AccountId`` are kept. Event id: (record id,
   stage), so one outcome per opportunity however often it is re-sent.
-- ``Lead``: ``Status`` mapped onto MQL/SQL/opportunity/won/lost (``lead_status_changed``).
+- ``Lead``: ``Status`` through the lead status map (``adapters/lead_statuses.py``:
+  "Working - Contacted" is SQL) (``lead_status_changed``); a converted lead keeps its
+  ``ConvertedAccountId`` and ``ConvertedOpportunityId`` (lead quality follows the deal).
+- Outcomes keep ``StageName`` (``stage``), ``LeadSource``, ``CampaignId`` (``campaign``) and
+  the rep's own ``Loss_Reason__c`` text (``loss_reason_text``) behind the mapped reason.
 - ``Task`` / ``Note``: an activity whose intent is the ``Handoff_Intent__c`` picklist,
   with ``Product_Line__c``, ``Quantity__c`` and ``Due_Date__c`` for rush orders.
   Event id: (record id, ``LastModifiedDate``).
@@ -44,6 +48,7 @@ from services.ingest.adapters.crm import intent, lead_status, note
 
 SOURCE = "/sources/salesforce"
 LEAD_PREFIX, CONTACT_PREFIX, ACCOUNT_PREFIX = "00Q", "003", "001"
+OPPORTUNITY_PREFIX = "006"
 
 
 def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
@@ -75,7 +80,7 @@ def _opportunity(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext)
     elif lost:
         fields["intent"] = SalesIntent.DEAL_LOST
         raw = text(get(data, "Loss_Reason__c"), (*loc, "Loss_Reason__c"))
-        fields["loss_reason"] = loss_reason(raw, ctx)
+        fields |= {"loss_reason": loss_reason(raw, ctx), "loss_reason_text": raw}
     else:
         fields |= {"intent": SalesIntent.LEAD_STATUS_CHANGED, "lead_status": "opportunity"}
     fields |= {
@@ -84,13 +89,19 @@ def _opportunity(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext)
         "amount": decimal(get(data, "Amount"), (*loc, "Amount")),
         "currency": text(get(data, "CurrencyIsoCode"), (*loc, "CurrencyIsoCode")),
         "due_date": day(get(data, "CloseDate"), (*loc, "CloseDate")),
+        "stage": stage,
+        "opportunity_id": record_id,
+        "lead_source": text(get(data, "LeadSource"), (*loc, "LeadSource")),
+        "campaign": text(get(data, "CampaignId"), (*loc, "CampaignId")),
     }
-    return note(fields, source=SOURCE, id_parts=(kind, record_id, stage), ctx=ctx, loc=loc)
+    parts = (kind, record_id, stage)
+    account: Loc = (*loc, "AccountId")
+    return note(fields, source=SOURCE, id_parts=parts, ctx=ctx, loc=loc, account_loc=account)
 
 
 def _lead(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext) -> Normalised:
     record_id = need_text(data, "Id", loc)
-    status = lead_status(get(data, "Status"), (*loc, "Status"))
+    status = lead_status(get(data, "Status"), (*loc, "Status"), ctx)
     fields = _common(data, loc, ctx) | {
         "intent": SalesIntent.LEAD_STATUS_CHANGED,
         "lead_status": status,
@@ -99,9 +110,13 @@ def _lead(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext) -> Nor
         "crm_account_id": text(get(data, "ConvertedAccountId"), (*loc, "ConvertedAccountId")),
         "subject": _lead_name(data, loc) or f"Lead {record_id}",
         "body": _body(data, loc) or f"Status: {get(data, 'Status')}",
+        "stage": text(get(data, "Status"), (*loc, "Status")),
+        "opportunity_id": _converted(data, loc),
+        "lead_source": text(get(data, "LeadSource"), (*loc, "LeadSource")),
     }
     parts = (kind, record_id, status.value)
-    return note(fields, source=SOURCE, id_parts=parts, ctx=ctx, loc=loc)
+    email: Loc = (*loc, "Email")
+    return note(fields, source=SOURCE, id_parts=parts, ctx=ctx, loc=loc, account_loc=email)
 
 
 def _activity(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext) -> Normalised:
@@ -117,9 +132,12 @@ def _activity(data: dict[str, Any], kind: str, loc: Loc, ctx: AdapterContext) ->
         "due_date": day(
             get(data, "Due_Date__c") or get(data, "ActivityDate"), (*loc, "Due_Date__c")
         ),
+        **_order_context(data, loc),  # issue 11: plant, opportunity and the rep's language
     }
     version = iso(modified) if modified else ""
-    return note(fields, source=SOURCE, id_parts=(kind, record_id, version), ctx=ctx, loc=loc)
+    parts = (kind, record_id, version)
+    where = {"rep_loc": _owner(loc), "account_loc": (*loc, "AccountId")}
+    return note(fields, source=SOURCE, id_parts=parts, ctx=ctx, loc=loc, **where)
 
 
 def _common(data: dict[str, Any], loc: Loc, ctx: AdapterContext) -> dict[str, Any]:
@@ -153,6 +171,29 @@ def _common(data: dict[str, Any], loc: Loc, ctx: AdapterContext) -> dict[str, An
         else text(get(data, "ContactId"), (*loc, "ContactId")),
         "created_at": modified or created,
     }
+
+
+def _order_context(data: dict[str, Any], loc: Loc) -> dict[str, Any]:
+    """A rush order's plant (``Plant__c``), its opportunity (a ``WhatId`` starting 006) and
+    the rep's language (``Owner.LanguageLocaleKey``, e.g. ``ja`` or ``en_US``)."""
+    what = text(get(data, "WhatId"), (*loc, "WhatId")) or ""
+    owner = get(data, "Owner")
+    language = get(owner, "LanguageLocaleKey") if isinstance(owner, dict) else None
+    locale = str(language).split("_")[0].lower() if isinstance(language, str) else None
+    return {
+        "plant": text(get(data, "Plant__c"), (*loc, "Plant__c")),
+        "opportunity_id": what if what.startswith(OPPORTUNITY_PREFIX) else None,
+        "locale": locale if locale in ("ja", "en") else None,
+    }
+
+
+def _owner(loc: Loc) -> Loc:
+    return (*loc, "Owner", "Email")
+
+
+def _converted(data: dict[str, Any], loc: Loc) -> str | None:
+    """The opportunity a converted lead became (links the lead to the deal's outcome)."""
+    return text(get(data, "ConvertedOpportunityId"), (*loc, "ConvertedOpportunityId"))
 
 
 def _body(data: dict[str, Any], loc: Loc) -> str:

@@ -78,7 +78,7 @@ TP = TopicPartition(raw_topic("hubspot"), 0)
 
 def test_a_good_and_a_bad_record_produce_and_dead_letter_then_commit() -> None:
     good = json.dumps(load("hubspot_deal_won.json")).encode()
-    bad = b'{"id": "1", "properties": {"dealstage": "closedwon"}}'  # no rep e-mail
+    bad = b'{"id": "1", "properties": {"dealstage": "closedwon"}}'  # no account
     publisher = FakePublisher()
     worker, consumer, registry = make(
         [{TP: [Record(TP.topic, 0, 10, b"k", good), Record(TP.topic, 0, 11, b"k2", bad)]}],
@@ -100,7 +100,7 @@ def test_a_good_and_a_bad_record_produce_and_dead_letter_then_commit() -> None:
         "ingest",
     )
     assert "hubspot" in letter.reason
-    assert "rep_email" in letter.reason
+    assert "associations.companies" in letter.reason
     assert consumer.commits == [{TP: OffsetAndMetadata(12, "", -1)}]
     for outcome in ("accepted", "dead_lettered"):
         labels = {"source": "raw:hubspot", "outcome": outcome}

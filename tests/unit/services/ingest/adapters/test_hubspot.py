@@ -56,18 +56,40 @@ def test_a_note_and_a_contact_in_one_list() -> None:
     assert contact_out.key == "newcorp.example"
 
 
-def test_a_subscription_event_list_is_refused_with_the_reason() -> None:
+def test_a_subscription_event_without_its_portal_is_refused_naming_it() -> None:
     events = [{"eventId": 1, "subscriptionType": "deal.propertyChange", "objectId": 1,
                "propertyName": "dealstage", "propertyValue": "closedwon"}]  # fmt: skip
-    with pytest.raises(AdapterError, match="only ids"):
+    with pytest.raises(AdapterError) as caught:
         hubspot.adapt(events, CTX)
+    assert caught.value.errors[0]["loc"] == ["body", 0, "portalId"]
+
+
+def test_a_deal_without_an_owner_is_an_outcome_without_a_rep() -> None:
+    """HubSpot sends deals whose ``hubspot_owner_id`` is empty; the outcome still counts."""
+    deal = load("hubspot_deal_won.json") | {"owner": None}
+    [out] = hubspot.adapt(deal, CTX)
+    assert out.event.data["intent"] == "deal_won"
+    assert out.event.data.get("rep_email") is None
+
+
+def test_a_note_asking_without_an_owner_names_hubspots_owner_field() -> None:
+    [note, _] = load("hubspot_note_quote.json")
+    note = {k: v for k, v in note.items() if k != "owner"}
+    note["properties"] = {k: v for k, v in note["properties"].items()
+                          if k != "handoff_rep_email"}  # fmt: skip
+    with pytest.raises(AdapterError) as caught:
+        hubspot.adapt(note, CTX)
+    assert caught.value.errors[0]["loc"] == ["body", "properties", "hubspot_owner_id"]
 
 
 @pytest.mark.parametrize(
     ("change", "loc"),
     [
         ({"properties": "x"}, ["body", "properties"]),
-        ({"owner": None, "properties": {"dealstage": "closedwon"}}, ["body", "rep_email"]),
+        (
+            {"properties": {"dealstage": "closedwon", "closedate": "x"}},
+            ["body", "properties", "closedate"],
+        ),
         ({"objectType": "ticket"}, ["body", "objectType"]),
         ({"associations": {"companies": "9876"}}, ["body", "associations", "companies"]),
     ],

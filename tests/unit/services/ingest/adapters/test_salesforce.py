@@ -98,7 +98,16 @@ def test_a_list_of_records_is_one_event_each_task_and_lead() -> None:
             ["body", "attributes", "type"],
             "not handled",
         ),
-        (opportunity(Owner=None), ["body", "rep_email"], ""),
+        (
+            {
+                "attributes": {"type": "Task"},
+                "Id": "00T1",
+                "AccountId": "001A",
+                "Handoff_Intent__c": "quote_request",
+            },
+            ["body", "Owner", "Email"],
+            "owner",
+        ),
         (opportunity(Amount="lots"), ["body", "Amount"], "number"),
         (opportunity(CloseDate="31/03/2026"), ["body", "CloseDate"], "not a date"),
         (

@@ -5,7 +5,9 @@
 # the tests (--with-postgres, as `make test` passes), Prometheus: its `prometheus`
 # server and `promtool` (rule checks and rule unit tests) from Debian's package.
 # Grafana is not in Debian's archive: the dashboards are validated against its
-# schema instead (tests/unit/deploy/test_grafana_dashboards.py).
+# schema instead (tests/unit/deploy/test_grafana_dashboards.py). The dashboard's
+# browser tests (--with-postgres) drive Debian's `chromium` with Playwright
+# (executable_path: Playwright does not download its own browsers here).
 set -euo pipefail
 
 need=()
@@ -17,6 +19,13 @@ if [ "${1:-}" = "--with-postgres" ] && [ -z "${HANDOFF_TEST_DATABASE_URL:-}" ] \
 fi
 if [ "${1:-}" = "--with-postgres" ] && ! command -v promtool >/dev/null 2>&1; then
   need+=(prometheus)
+fi
+if [ "${1:-}" = "--with-postgres" ] && ! command -v chromium >/dev/null 2>&1; then
+  need+=(chromium)
+fi
+# a Japanese font, so the Japanese pages' screenshots show text rather than empty boxes
+if [ "${1:-}" = "--with-postgres" ] && ! fc-list 2>/dev/null | grep -qi "IPAGothic"; then
+  need+=(fonts-ipafont-gothic)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

@@ -1,0 +1,147 @@
+"""Figures over time for the overview's charts: raised vs answered, latency percentiles.
+
+:func:`series` is pure: task rows in, buckets out. :func:`rows_in` reads the
+few columns it needs of the tasks raised or answered in the window (indexed
+on ``raised_at`` and ``resolved_at``). Answers the router gave itself (a
+feasible rush order: resolved at the moment it was routed) are counted apart
+from answers people gave. Aggregates only: no task is shown, so every signed-in
+viewer may see them, as ``/v1/stats``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from services.api.db import Task
+from services.core.stats import summarize
+
+SERIES_COLUMNS: Final = (
+    Task.raised_at,
+    Task.routed_at,
+    Task.resolved_at,
+    Task.state,
+    Task.feedback_latency_s,
+    Task.department,
+)
+
+# window name -> (how far back, bucket width in seconds)
+WINDOWS: Final[dict[str, tuple[timedelta, int]]] = {
+    "24h": (timedelta(hours=24), 3600),
+    "7d": (timedelta(days=7), 6 * 3600),
+    "30d": (timedelta(days=30), 86400),
+}
+DEFAULT_WINDOW: Final = "7d"
+
+
+def window_of(name: str | None) -> str:
+    """A known window name (the default for anything else)."""
+    return name if name in WINDOWS else DEFAULT_WINDOW
+
+
+def bounds(name: str, now: datetime) -> tuple[datetime, int, int]:
+    """The window's first bucket start, bucket width (s) and bucket count; the last
+    bucket holds ``now``."""
+    span, width = WINDOWS[window_of(name)]
+    slots = int(span.total_seconds()) // width
+    end = int(now.timestamp()) // width * width + width
+    return datetime.fromtimestamp(end - slots * width, tz=UTC), width, slots
+
+
+def window_start(name: str, now: datetime) -> datetime:
+    return bounds(name, now)[0]
+
+
+def answered_by(row: Any) -> str | None:
+    """``router`` or ``human`` for a resolved task, None while it is not answered.
+
+    The rows may carry ``answered_by`` (rollups); else a router answer is the
+    one resolved at the very moment it was routed, which no person can do.
+    """
+    if row.state != "resolved" or row.resolved_at is None:
+        return None
+    given = getattr(row, "answered_by", None)
+    if given in ("router", "human"):
+        return str(given)
+    return "router" if row.resolved_at == row.routed_at else "human"
+
+
+@dataclass
+class _Bucket:
+    raised: int = 0
+    human: int = 0
+    router: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Series:
+    """Columns for a chart: x (bucket starts, epoch seconds) and one list per line."""
+
+    x: list[int]
+    raised: list[int]
+    answered_human: list[int]
+    answered_router: list[int]
+    p50_s: list[float | None]
+    p90_s: list[float | None]
+
+    def chart(self, *names: str) -> list[list[Any]]:
+        """The columns uPlot draws: x first, then the named lines."""
+        return [self.x, *(getattr(self, name) for name in names)]
+
+
+def _slot(at: datetime, start: datetime, width: int) -> int:
+    return int((at - start).total_seconds() // width)
+
+
+def _fill(rows: Iterable[Any], start: datetime, width: int, slots: int) -> list[_Bucket]:
+    buckets = [_Bucket() for _ in range(slots)]
+    for row in rows:
+        if 0 <= (raised := _slot(row.raised_at, start, width)) < slots:
+            buckets[raised].raised += 1
+        who = answered_by(row)
+        if who is None or not 0 <= (done := _slot(row.resolved_at, start, width)) < slots:
+            continue
+        setattr(buckets[done], who, getattr(buckets[done], who) + 1)
+        if row.feedback_latency_s is not None:
+            buckets[done].latencies.append(float(row.feedback_latency_s))
+    return buckets
+
+
+def series(rows: Iterable[Any], *, now: datetime, window: str) -> Series:
+    """The window's buckets, oldest first, aligned to whole bucket widths (UTC)."""
+    start, width, slots = bounds(window, now)
+    buckets = _fill(rows, start, width, slots)
+    summaries = [summarize(b.latencies) for b in buckets]
+    first = int(start.timestamp())
+    return Series(
+        x=[first + i * width for i in range(slots)],
+        raised=[b.raised for b in buckets],
+        answered_human=[b.human for b in buckets],
+        answered_router=[b.router for b in buckets],
+        p50_s=[s.p50 for s in summaries],
+        p90_s=[s.p90 for s in summaries],
+    )
+
+
+def answer_split(rows: Iterable[Any]) -> dict[str, int]:
+    """How many answers people gave and how many the router gave."""
+    counts: dict[str, int] = defaultdict(int, {"human": 0, "router": 0})
+    for row in rows:
+        if (who := answered_by(row)) is not None:
+            counts[who] += 1
+    return dict(counts)
+
+
+def rows_in(engine: sa.Engine, since: datetime) -> list[Any]:
+    """The tasks raised or answered at or after ``since``: the columns the series reads."""
+    query = sa.select(*SERIES_COLUMNS).where(
+        sa.or_(Task.raised_at >= since, Task.resolved_at >= since)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query))

@@ -5,7 +5,7 @@ translation and background workers; ``routes/`` (one ``APIRouter`` per
 resource) and ``payloads/`` (their request and response models); the
 projection of ``handoff.routed`` into the database (``projection``: pure rows,
 ``projector``: the Kafka loop); the database (``db``: tables and writes,
-``repository``: reads, ``aggregates``: PostgreSQL's figures, ``migrations/``);
+``repository``: reads, ``rollups``: the figures' aggregates, ``migrations/``);
 task lifecycle, feedback, callbacks, trackers, tokens and metrics.
 
 May import: ``services.core``, ``services.rules``, ``schemas``, the shared

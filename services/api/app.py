@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.api.clock import Clock, utc_now
+from services.api.dashboard import routes as dashboard
 from services.api.db import make_engine
 from services.api.deps import ApiContext, storable_parameters, with_page_max
 from services.api.feedback import FeedbackPublisher, KafkaFeedbackPublisher
@@ -24,7 +25,9 @@ from services.api.repository import SqlTaskRepository
 from services.api.routes import (
     accounts,
     callbacks,
+    capacity,
     health,
+    lead_quality,
     rules,
     stats,
     tasks,
@@ -42,10 +45,13 @@ ROUTERS: Final[tuple[APIRouter, ...]] = (
     tasks.router,
     accounts.router,
     stats.router,
+    lead_quality.router,
+    capacity.router,
     tokens.router,
     callbacks.router,
     rules.router,
     health.router,
+    dashboard.router,  # HTML pages under /dashboard, outside the OpenAPI document
 )
 
 

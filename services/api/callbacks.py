@@ -36,7 +36,7 @@ from services.api.clock import Clock, utc_now
 from services.api.db import Callback, Delivery, DeliveryAttempt, Task, TaskOrigin, origins_of
 from services.api.metrics import ApiMetrics
 from services.api.producer import PublishError
-from services.api.rollups import retally, snapshot
+from services.api.rollups import locked_snapshot, retally
 from services.api.webhooks import Origin, callback_body, delivery_url
 from services.core.backoff import BackoffPolicy
 from services.core.departments import asking_department
@@ -305,7 +305,7 @@ class Deliverer:
             ours.append(Delivery.attempts == attempt)
         latency: float | None = None
         with Session(self._engine) as session, session.begin():
-            before = snapshot(session.connection(), [task.task_id])  # the figures' rollups
+            before = locked_snapshot(session.connection(), [task.task_id])  # the figures' rollups
             session.add(log_entry)
             session.execute(
                 sa.update(Delivery)

@@ -28,6 +28,7 @@ class ProjectorConfig:
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 5.0
     client_id: str = "handoff-api-projector"
+    default_locale: str = "en"  # the language of the router's answers when the asker's is unknown
 
 
 def kafka_consumer(config: ProjectorConfig) -> KafkaConsumer:

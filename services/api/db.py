@@ -181,7 +181,11 @@ def follow_reroute(conn: Connection, row: Mapping[str, Any]) -> bool:
             TASKS.c.team == row["team"],
             TASKS.c.state.in_(sorted(ACTIVE)),
         )
-        .values(sla_due=row["sla_due"], acknowledge_by=row["acknowledge_by"])
+        .values(
+            sla_due=row["sla_due"],
+            acknowledge_by=row["acknowledge_by"],
+            resolve_by=row.get("resolve_by"),
+        )
     )
     return bool(moved.rowcount)
 

@@ -19,13 +19,16 @@ from sqlalchemy.orm import Session
 from schemas import topics
 from schemas.events import (
     TASK_FEEDBACK,
+    TASK_ROUTED,
     CloudEvent,
     TaskFeedback,
+    TaskRouted,
     TaskState,
     derived_id,
     envelope,
 )
 from services.api.callbacks import schedule_delivery
+from services.api.capacity_answers import locale_of, order_answer
 from services.api.clock import Clock
 from services.api.db import RESOLVED, STATES, Task, TaskEvent
 from services.api.errors import (
@@ -38,8 +41,10 @@ from services.api.errors import (
 from services.api.lifecycle import ACTIONS, Action, target_state
 from services.api.metrics import ApiMetrics
 from services.api.producer import AckedProducer, PublishError
+from services.api.rollups import locked_snapshot, retally
 
 FEEDBACK_SOURCE: Final = "/handoff/api"
+ORDER_ANSWER: Final = "order.answer"  # the router's answer to a rush order, owed to the rep
 
 
 class FeedbackPublisher(Protocol):
@@ -128,11 +133,13 @@ def change_task(
     action = ACTIONS[change.action]
     with Session(engine, expire_on_commit=False) as session, session.begin():
         task = _locked_task(session, task_id, change)
+        rollups = locked_snapshot(session.connection(), [task_id])  # for the figures' rollups
         target = _target(action, task, change)
         now = clock()
         values = _values_for(action.name, task, change, now)
         before = _Before(task.state, task.team)
         _claim(session, task, target, values, now)
+        retally(session.connection(), [task_id], rollups)
         seq = _next_seq(session, task_id)
         event_id = derived_id(action.event_type, task_id, str(seq))
         events = _events(session, task, action, change, target, now, seq)
@@ -283,7 +290,8 @@ def _values_for(action: str, task: Task, change: Change, now: datetime) -> dict[
         return {"acknowledged_at": now}
     if action == "resolve":
         latency = max(0.0, (now - task.raised_at).total_seconds())
-        return {"resolution": change.message, "resolved_at": now, "feedback_latency_s": latency}
+        answer = {"resolution": change.message, "resolved_at": now, "feedback_latency_s": latency}
+        return {**answer, "answered_by": "team"}
     if action == "reject":
         return {"resolution": change.message, "resolved_at": now}
     if action == "reopen":
@@ -292,6 +300,7 @@ def _values_for(action: str, task: Task, change: Change, now: datetime) -> dict[
             "resolved_at": None,
             "feedback_latency_s": None,
             "feedback_delivered_at": None,
+            "answered_by": None,
         }
     if action == "reassign":
         if change.to_team is None:
@@ -334,3 +343,39 @@ def resolve_task(
         clock=clock,
         metrics=metrics,
     )
+
+
+# --- the router's own answers to rush orders ---------------------------------------------
+
+
+def owe_order_answer(
+    conn: sa.Connection, routed: TaskRouted, *, default_locale: str, now: datetime
+) -> list[str]:
+    """Owe the rep the router's answer to a rush order, as people's answers are owed.
+
+    An answer (units held, or why it cannot be checked) closes the request; planning work
+    is an interim answer (the earliest possible date and the planning task with its SLA),
+    and the planner's resolution is owed later like any other. The text is in the
+    asker's language (``capacity_answers``); the callback path signs, retries and logs it.
+    """
+    locale = locale_of(routed, default_locale)
+    text = order_answer(routed, locale)
+    if text is None:
+        return []
+    with Session(bind=conn, expire_on_commit=False) as session:
+        task = session.get(Task, routed.task_id)
+        if task is None:
+            return []
+        interim = routed.planning is not None
+        scheduled = schedule_delivery(
+            session,
+            task,
+            event_id=derived_id(ORDER_ANSWER, routed.task_id),
+            state=task.state,
+            message=text,
+            now=now,
+            event_type=TASK_ROUTED if interim else TASK_FEEDBACK,
+            public=True,
+        )
+        session.flush()
+    return scheduled

@@ -1,116 +1,307 @@
-"""Latency and SLA figures per source department x answering team, and who waits on whom."""
+"""The figures, read from the rollups: feedback latency, figures per key, who waits on whom.
+
+Plain functions with typed results, shared by the ``/v1/stats`` routes and the
+dashboard. Keys are asking department (the request's source's) x answering
+team x answered_by (``team``: people; ``router``: the router's instant answers).
+Percentiles come from fixed log-spaced bins: within 1.01 % of the exact
+nearest-rank value (see ``services.core.stats.GROWTH``).
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from statistics import median
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Final, TypeVar, cast
+
+import sqlalchemy as sa
 
 from services.api.lifecycle import ACTIVE
-from services.core.stats import LatencySummary, summarize
+from services.api.models import TASKS
+from services.api.rollup_reads import Sums, Window, get, read_rollups
+from services.api.rollups import version
+from services.api.tally import (
+    ACK,
+    ACK_MET,
+    ACK_MISSED,
+    ANSWERED,
+    ANY,
+    FEEDBACK,
+    FEEDBACK_TASK,
+    OPEN,
+    OPEN_REQUESTS,
+    REQUESTS,
+    RESOLVE,
+    RESOLVE_MET,
+    RESOLVE_MISSED,
+    ROUTE,
+    ROUTER,
+    TASK_ANSWERED,
+    TEAM,
+)
+from services.api.tally import TASKS as TASK_COUNT
+from services.core.departments import asking_department
+from services.core.stats import LatencySummary
+
+# --- a cache per version of the rollups ----------------------------------------------------
+
+T = TypeVar("T")
+CACHE_SIZE: Final = 256
+FOREVER: Final = datetime.max.replace(tzinfo=UTC)
+_cache: dict[tuple[Any, ...], Any] = {}
 
 
-class TaskTimes(Protocol):
-    """What the figures read of a task (a ``Task`` or a row of those columns)."""
+def cached(
+    conn: sa.Connection,
+    key: tuple[Any, ...],
+    compute: Callable[[], T],
+    fresh: Callable[[T], bool] = lambda _: True,
+) -> T:
+    """``compute()``, once per version of this database's rollups (and while ``fresh``): every
+    change of them moves the version on, so a reader never gets figures older than the
+    version it read first."""
+    full = (str(conn.engine.url), version(conn), *key)
+    if full in _cache and fresh(_cache[full]):
+        return cast(T, _cache[full])
+    value = compute()
+    if len(_cache) >= CACHE_SIZE:
+        _cache.clear()
+    _cache[full] = value
+    return value
 
-    @property
-    def department(self) -> str | None: ...
-    @property
-    def team(self) -> str: ...
-    @property
-    def state(self) -> str: ...
-    @property
-    def raised_at(self) -> datetime: ...
-    @property
-    def routed_at(self) -> datetime: ...
-    @property
-    def acknowledged_at(self) -> datetime | None: ...
-    @property
-    def resolved_at(self) -> datetime | None: ...
-    @property
-    def sla_due(self) -> datetime: ...
-    @property
-    def feedback_latency_s(self) -> float | None: ...
+
+# --- feedback latency -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FeedbackLatency:
+    """Feedback latency per asker (request) of the answers given in a window.
+
+    ``overall`` and ``teams``: answers by people (the headline); ``router`` and
+    ``router_teams``: the router's own instant answers; ``per_task``: one value
+    per task answered by people (secondary).
+    """
+
+    overall: LatencySummary
+    teams: dict[str, LatencySummary]
+    router: LatencySummary
+    router_teams: dict[str, LatencySummary]
+    per_task: LatencySummary
+
+
+def feedback_latency(
+    conn: sa.Connection, *, team: str | None = None, since: datetime | None = None
+) -> FeedbackLatency:
+    """Answers delivered at or after ``since`` (all time without), optionally one team's."""
+    return cached(conn, ("latency", team, since), lambda: _feedback_latency(conn, team, since))
+
+
+def _feedback_latency(
+    conn: sa.Connection, team: str | None, since: datetime | None
+) -> FeedbackLatency:
+    window = Window(since=since, team=team, department=ANY)
+    sums = read_rollups(conn, (ANSWERED, TASK_ANSWERED), window)
+    overall = team or ANY
+    return FeedbackLatency(
+        overall=get(sums, ANSWERED, ANY, overall, TEAM).summary(),
+        teams=_per_team(sums, TEAM),
+        router=get(sums, ANSWERED, ANY, overall, ROUTER).summary(),
+        router_teams=_per_team(sums, ROUTER),
+        per_task=get(sums, TASK_ANSWERED, ANY, overall, TEAM).summary(),
+    )
+
+
+def _per_team(sums: Sums, answered_by: str) -> dict[str, LatencySummary]:
+    keys = sorted(k for k in sums if k[0] == ANSWERED and k[2] != ANY and k[3] == answered_by)
+    found = {k[2]: sums[k].summary() for k in keys}
+    return {team: summary for team, summary in found.items() if summary.count}
+
+
+# --- figures per asking department x team x answered_by -------------------------------------
+
+FIGURE_MEASURES = (
+    TASK_COUNT, REQUESTS, FEEDBACK, FEEDBACK_TASK, ROUTE, ACK, RESOLVE,
+    ACK_MET, ACK_MISSED, RESOLVE_MET, RESOLVE_MISSED,
+)  # fmt: skip
+Pair = tuple[str, str, str]  # department, team, answered_by
 
 
 @dataclass(frozen=True)
 class Figures:
+    """One asking department's requests to one team, answered by people or by the router."""
+
     department: str
     team: str
+    answered_by: str
     tasks: int
-    feedback_latency: LatencySummary
+    requests: int
+    feedback_latency: LatencySummary  # per request (asker): raised -> answer delivered
+    feedback_latency_per_task: LatencySummary
     time_to_route: LatencySummary
     time_to_acknowledge: LatencySummary
     time_to_resolve: LatencySummary
-    acknowledged_in_time: float | None  # share of tasks due by now acknowledged before sla_due
-    resolved_in_time: float | None
+    acknowledged_in_time: float | None  # of the acknowledge deadlines decided by now
+    resolved_in_time: float | None  # of the resolve deadlines decided by now
 
 
-def _seconds(later: datetime | None, earlier: datetime) -> float | None:
-    return None if later is None else max(0.0, (later - earlier).total_seconds())
+def figures(
+    conn: sa.Connection,
+    *,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    team: str | None = None,
+    department: str | None = None,
+) -> list[Figures]:
+    """Requests raised in [since, until): one :class:`Figures` per key, sorted."""
+    window = Window(since, until, team, department)
+    found = cached(
+        conn,
+        ("figures", window),
+        lambda: _Timed(_figures_of(conn, now, window), now, _next_deadline(conn, now)),
+        fresh=lambda timed: timed.since <= now < timed.until,
+    )
+    return found.value
 
 
-def _share(hits: int, total: int) -> float | None:
-    return None if total == 0 else hits / total
+@dataclass(frozen=True)
+class _Timed:
+    """Figures as of ``since``, and until when they hold: the next deadline of an open task
+    (the open tasks past a deadline count as missed)."""
+
+    value: list[Figures]
+    since: datetime
+    until: datetime
 
 
-def figures(tasks: Iterable[TaskTimes], now: datetime) -> list[Figures]:
-    """One :class:`Figures` per (department, team), sorted."""
-    groups: dict[tuple[str, str], list[TaskTimes]] = defaultdict(list)
-    for task in tasks:
-        groups[(task.department or "unknown", task.team)].append(task)
-    out = []
-    for (department, team), members in sorted(groups.items()):
-        feedback = [t.feedback_latency_s for t in members if t.feedback_latency_s is not None]
-        route = [_seconds(t.routed_at, t.raised_at) for t in members]
-        ack = [_seconds(t.acknowledged_at, t.raised_at) for t in members]
-        resolve = [_seconds(t.resolved_at, t.raised_at) for t in members if t.state == "resolved"]
-        due = [t for t in members if t.sla_due <= now or t.state not in ACTIVE]
-        acked = sum(
-            1 for t in due if t.acknowledged_at is not None and t.acknowledged_at <= t.sla_due
-        )
-        solved = sum(
-            1
-            for t in due
-            if t.state == "resolved" and t.resolved_at is not None and t.resolved_at <= t.sla_due
-        )
-        out.append(
-            Figures(
-                department=department,
-                team=team,
-                tasks=len(members),
-                feedback_latency=summarize(feedback),
-                time_to_route=summarize([v for v in route if v is not None]),
-                time_to_acknowledge=summarize([v for v in ack if v is not None]),
-                time_to_resolve=summarize([v for v in resolve if v is not None]),
-                acknowledged_in_time=_share(acked, len(due)),
-                resolved_in_time=_share(solved, len(due)),
-            )
-        )
-    return out
+def _next_deadline(conn: sa.Connection, now: datetime) -> datetime:
+    t, active = TASKS.c, TASKS.c.state.in_(sorted(ACTIVE))
+    acknowledge = sa.select(sa.func.min(t.sla_due)).where(active, t.sla_due > now)
+    resolve = sa.select(sa.func.min(t.resolve_by)).where(active, t.resolve_by > now)
+    found = [conn.scalar(acknowledge), conn.scalar(resolve)]
+    return min((at for at in found if at is not None), default=FOREVER)
+
+
+def _figures_of(conn: sa.Connection, now: datetime, window: Window) -> list[Figures]:
+    sums = read_rollups(conn, FIGURE_MEASURES, window)
+    overdue = _overdue(conn, now, window)
+    keys = sorted(
+        {(k[1], k[2], k[3]) for k in sums if k[0] in (TASK_COUNT, REQUESTS)} | set(overdue)
+    )
+    return [_figures(sums, key, overdue.get(key, (0, 0))) for key in keys]
+
+
+def _figures(sums: Sums, key: Pair, overdue: tuple[int, int]) -> Figures:
+    department, team, by = key
+
+    def of(measure: str) -> LatencySummary:
+        return get(sums, measure, department, team, by).summary()
+
+    def n(measure: str) -> int:
+        return get(sums, measure, department, team, by).n
+
+    return Figures(
+        department=department,
+        team=team,
+        answered_by=by,
+        tasks=n(TASK_COUNT),
+        requests=n(REQUESTS),
+        feedback_latency=of(FEEDBACK),
+        feedback_latency_per_task=of(FEEDBACK_TASK),
+        time_to_route=of(ROUTE),
+        time_to_acknowledge=of(ACK),
+        time_to_resolve=of(RESOLVE),
+        acknowledged_in_time=_share(n(ACK_MET), n(ACK_MISSED) + overdue[0]),
+        resolved_in_time=_share(n(RESOLVE_MET), n(RESOLVE_MISSED) + overdue[1]),
+    )
+
+
+def _share(met: int, missed: int) -> float | None:
+    return None if met + missed == 0 else met / (met + missed)
+
+
+def _overdue(conn: sa.Connection, now: datetime, window: Window) -> dict[Pair, tuple[int, int]]:
+    """Open tasks past a deadline (missed already, not yet in the rollups): ack, resolve."""
+    t = TASKS.c
+    deadline = sa.func.coalesce(t.resolve_by, t.sla_due)
+    ack = sa.func.sum(sa.case((sa.and_(t.acknowledged_at.is_(None), t.sla_due <= now), 1), else_=0))
+    res = sa.func.sum(sa.case((deadline <= now, 1), else_=0))
+    query = (
+        sa.select(t.department, t.source, t.team, t.answered_by, ack, res)
+        .where(t.state.in_(sorted(ACTIVE)), t.sla_due <= now, *_task_filters(window))
+        .group_by(t.department, t.source, t.team, t.answered_by)
+    )
+    out: dict[Pair, tuple[int, int]] = {}
+    for department, source, team, by, acks, resolves in conn.execute(query):
+        key = (department or asking_department(source), team, ROUTER if by == ROUTER else TEAM)
+        was = out.get(key, (0, 0))
+        out[key] = (was[0] + int(acks or 0), was[1] + int(resolves or 0))
+    return {key: value for key, value in out.items() if value != (0, 0)}
+
+
+def _task_filters(window: Window) -> list[sa.ColumnElement[bool]]:
+    t = TASKS.c
+    where = []
+    if window.since is not None:
+        where.append(t.raised_at >= window.since)
+    if window.until is not None:
+        where.append(t.raised_at < window.until)
+    if window.team is not None:
+        where.append(t.team == window.team)
+    if window.department is not None:
+        where.append(t.department == window.department)
+    return where
+
+
+# --- who waits on whom ----------------------------------------------------------------------
+
+WAIT_MEASURES = (TASK_COUNT, OPEN, OPEN_REQUESTS, REQUESTS, FEEDBACK)
 
 
 @dataclass(frozen=True)
 class Waiting:
+    """One asking department waiting on one team: open work, and how long answers take."""
+
     department: str
     team: str
-    open: int
-    median_feedback_latency_s: float | None
+    open: int  # open tasks
+    open_requests: int  # open requests (a task grouping four tickets: four)
+    median_feedback_latency_s: float | None  # per request, answers by people
+    p90_feedback_latency_s: float | None
+    answered: int  # requests answered by people
+    router_answered: int  # requests the router answered itself
+    router_median_feedback_latency_s: float | None
 
 
-def who_waits(tasks: Iterable[TaskTimes]) -> list[Waiting]:
-    """For each asking department x answering team: open requests, median feedback latency."""
-    open_count: dict[tuple[str, str], int] = defaultdict(int)
-    latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for task in tasks:
-        pair = (task.department or "unknown", task.team)
-        open_count[pair] += task.state in ACTIVE
-        if task.feedback_latency_s is not None:
-            latencies[pair].append(task.feedback_latency_s)
-    return [
-        Waiting(d, t, open_count[(d, t)], median(latencies[(d, t)]) if latencies[(d, t)] else None)
-        for d, t in sorted(open_count)
-    ]
+def who_waits(
+    conn: sa.Connection, *, since: datetime | None = None, until: datetime | None = None
+) -> list[Waiting]:
+    """For each asking department x answering team with requests raised in the window."""
+    return cached(conn, ("who", since, until), lambda: _who_waits(conn, Window(since, until)))
+
+
+def _who_waits(conn: sa.Connection, window: Window) -> list[Waiting]:
+    sums = read_rollups(conn, WAIT_MEASURES, window)
+    pairs = sorted({(k[1], k[2]) for k in sums if k[0] in (TASK_COUNT, REQUESTS)})
+    return [_waiting(sums, department, team) for department, team in pairs]
+
+
+def _waiting(sums: Sums, department: str, team: str) -> Waiting:
+    def of(measure: str, by: str) -> LatencySummary:
+        return get(sums, measure, department, team, by).summary()
+
+    def n(measure: str) -> int:
+        return sum(get(sums, measure, department, team, by).n for by in (TEAM, ROUTER))
+
+    people, router = of(FEEDBACK, TEAM), of(FEEDBACK, ROUTER)
+    return Waiting(
+        department=department,
+        team=team,
+        open=n(OPEN),
+        open_requests=n(OPEN_REQUESTS),
+        median_feedback_latency_s=people.p50,
+        p90_feedback_latency_s=people.p90,
+        answered=people.count,
+        router_answered=router.count,
+        router_median_feedback_latency_s=router.p50,
+    )

@@ -28,7 +28,7 @@ from schemas.events import (
 )
 from services.api.db import OPEN, ORIGIN_UPDATES, RESOLVED, TASK_ID_RE, string_limits
 from services.api.errors import InvalidEventError
-from services.api.lifecycle import department_of
+from services.core.departments import asking_department
 
 SERVICE: Final = "api"
 INVALID_TASK: Final = "InvalidTaskRouted"
@@ -105,7 +105,7 @@ def _open_task(routed: TaskRouted, projected_at: datetime) -> dict[str, Any]:
         "resolution": None,
         "feedback_latency_s": None,
         "version": 1,
-        "department": (routed.department or department_of(routed.source))[:64],
+        "department": asking_department(routed.source)[:64],  # who asked; the team answers
         "updated_at": _utc(projected_at, "projected_at"),
         "acknowledged_at": None,
         "feedback_delivered_at": None,
@@ -115,6 +115,9 @@ def _open_task(routed: TaskRouted, projected_at: datetime) -> dict[str, Any]:
         "event_count": routed.event_count,
         "event_ids": json.dumps(routed.event_ids or [routed.source_event_id]),
         "summary": routed.summary,
+        "resolve_by": _utc(routed.resolve_by, "resolve_by") if routed.resolve_by else None,
+        "answered_by": None,
+        "answering_department": routed.department[:64] if routed.department else None,
     }
 
 
@@ -127,6 +130,7 @@ def _answered(answered: datetime, answer: str | None, raised_at: datetime) -> di
         "resolution": answer,
         "feedback_latency_s": max(0.0, (answered - raised_at).total_seconds()),
         "updated_at": answered,
+        "answered_by": "router",
     }
 
 

@@ -104,9 +104,7 @@ class SqlTaskRepository:
         self, team: str, *, state: StateFilter, limit: int, offset: int
     ) -> tuple[int, list[Task]]:
         """How many of the team's tasks match, and one page of them, oldest raised first."""
-        where = [Task.team == team]
-        if state != "all":
-            where.append(Task.state == state)
+        where = [Task.team == team, *_state_where(state)]  # "active": every ACTIVE state
         page = (
             sa.select(Task)
             .where(*where)

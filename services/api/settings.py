@@ -23,6 +23,8 @@ class ApiSettings(ServiceSettings):
     # /readyz: ready while the projector (when it runs) polled successfully within this many s
     api_ready_projector_s: float = Field(default=30.0, gt=0)
     api_delivery: bool = True
+    # The language of answers to askers whose own is unknown (a rush order's answer).
+    api_default_locale: Literal["ja", "en"] = "en"
     api_delivery_max_attempts: int = Field(default=6, ge=1, le=100)
     api_delivery_backoff_initial_s: float = Field(default=1.0, gt=0)
     api_delivery_backoff_max_s: float = Field(default=300.0, gt=0)

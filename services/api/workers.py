@@ -49,6 +49,7 @@ def start_projector(api: ApiContext) -> Projector:
         group_id=settings.api_consumer_group,
         session_timeout_ms=settings.api_consumer_session_timeout_ms,
         heartbeat_interval_ms=max(300, settings.api_consumer_session_timeout_ms // 3),
+        default_locale=settings.api_default_locale,
     )
     projector = Projector(
         api.engine,

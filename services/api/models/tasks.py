@@ -20,6 +20,11 @@ class Task(Base):
         sa.Index("ix_tasks_team_state_raised_at", "team", "state", "raised_at"),
         sa.Index("ix_tasks_account", "account"),
         sa.Index("ix_tasks_updated_at", "updated_at"),
+        # the figures' exact edges of a window and their past-deadline counts (0005)
+        sa.Index("ix_tasks_raised_at", "raised_at"),
+        sa.Index("ix_tasks_resolved_at", "resolved_at"),
+        sa.Index("ix_tasks_state_sla_due", "state", "sla_due"),
+        sa.Index("ix_tasks_state_resolve_by", "state", "resolve_by"),
     )
 
     task_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
@@ -50,12 +55,19 @@ class Task(Base):
     event_count: Mapped[int] = mapped_column(sa.Integer, default=1, server_default="1")
     event_ids: Mapped[str | None] = mapped_column(sa.Text)  # JSON list: the grouped events
     summary: Mapped[str | None] = mapped_column(sa.Text)
+    # 0005: the resolve deadline (sla_due is the acknowledge one when there is one), who
+    # answered (router: the router answered itself; else a team), the team's department
+    # (``department`` is the asking one: the origin's)
+    resolve_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    answered_by: Mapped[str | None] = mapped_column(sa.String(8))
+    answering_department: Mapped[str | None] = mapped_column(sa.String(64))
 
 
 class TaskOrigin(Base):
     """One request grouped into a task, as its origin knows it: where the answer goes back."""
 
     __tablename__ = "task_origins"
+    __table_args__ = (sa.Index("ix_task_origins_raised_at", "raised_at"),)
 
     task_id: Mapped[str] = mapped_column(
         sa.String(128), sa.ForeignKey("tasks.task_id"), primary_key=True

@@ -7,9 +7,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.api.accounts_outcomes import OutcomeOut
 from services.api.auth import Principal
 from services.api.db import Task
 from services.api.lifecycle import ACTIVE
+from services.api.payloads.capacity import OrderOut
 
 
 class _Out(BaseModel):
@@ -50,7 +52,19 @@ class TaskOut(_Out):
     )
     event_count: int = Field(default=1, description="Source events grouped into this task")
     summary: str | None = Field(default=None, description="e.g. 14 requests from 3 accounts")
-    acknowledge_by: datetime | None = None
+    acknowledge_by: datetime | None = Field(
+        default=None, description="The acknowledge deadline (the SLA policy's), if it has one"
+    )
+    resolve_by: datetime | None = Field(
+        default=None,
+        description="The resolve deadline (the SLA policy's), if it has one; sla_due is the "
+        "acknowledge deadline when there is one, else this",
+    )
+    answered_by: Literal["router", "team"] | None = Field(
+        default=None,
+        description="Who answered: the router itself (a feasible rush order) or the team; "
+        "None while unanswered",
+    )
     sla_state: Literal["ok", "breached", "met", "missed"] | None = Field(
         default=None, description="Active: ok or breached; closed: met or missed"
     )
@@ -58,6 +72,8 @@ class TaskOut(_Out):
 
 def task_out(task: Task, now: datetime) -> TaskOut:
     out = TaskOut.model_validate(task)
+    if task.answered_by is None and task.state == "resolved":
+        out = out.model_copy(update={"answered_by": "team"})
     if task.state in ACTIVE:
         sla = "ok" if task.sla_due >= now else "breached"
     else:
@@ -154,6 +170,16 @@ class TaskDetail(TaskOut):
         default=[],
         description="What the askers changed on their requests since (comments, priority), "
         "as their tools reported it; the last 200, oldest first",
+    )
+    order: OrderOut | None = Field(
+        default=None,
+        description="A rush order: the router's answer (units held, refused) or the planning "
+        "work it opened (quantity, product, plant/line candidates, due date, shortfall per date)",
+    )
+    outcomes: list[OutcomeOut] = Field(
+        default=[],
+        description="Deal outcomes and lead changes routed into it (intent, stage, amount, "
+        "loss reason and the rep's own words), oldest first",
     )
 
 

@@ -1,23 +1,25 @@
-"""``/v1/stats``: feedback latency, per department x team figures, and who waits on whom."""
+"""``/v1/stats``: feedback latency, per department x team figures, and who waits on whom.
+
+Every figure is read from the rollups (``services.api.figures``), not from a scan
+of the tasks; see ``services/api/rollups.py`` for which function gives what.
+"""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.api.aggregates import feedback_latency_sql, figures_sql
+from services.api import figures as read
 from services.api.deps import Api, Reader
-from services.api.figures import figures, who_waits
 from services.api.payloads.errors import AUTH_ERRORS, INVALID_INPUT
 from services.api.payloads.fields import TeamName, UtcInstant
 from services.api.payloads.stats import (
+    BOUND,
     FiguresOut,
     FiguresPage,
-    LatencyOut,
     LatencyStats,
     WaitingOut,
     WhoWaitsOut,
 )
-from services.core.stats import LatencySummary, summarize
 
 router = APIRouter(prefix="/v1/stats")
 
@@ -26,7 +28,9 @@ router = APIRouter(prefix="/v1/stats")
     "/feedback-latency",
     response_model=LatencyStats,
     responses={**AUTH_ERRORS, **INVALID_INPUT},
-    summary="Feedback latency (raised -> answered) of resolved tasks, overall and per team",
+    summary="Feedback latency per asker (request -> answer delivered), answers by people "
+    "overall and per team, the router's own answers apart",
+    description=BOUND,
 )
 def feedback_latency(
     principal: Reader,
@@ -34,24 +38,11 @@ def feedback_latency(
     team: Annotated[TeamName | None, Query(description="Only this team")] = None,
     since: Annotated[
         UtcInstant | None,
-        Query(description="Only tasks answered at or after this (ISO 8601, with offset)"),
+        Query(description="Only answers delivered at or after this (ISO 8601, with offset)"),
     ] = None,
 ) -> LatencyStats:
-    if api.engine.dialect.name == "postgresql":
-        with api.engine.connect() as conn:
-            overall, summaries = feedback_latency_sql(conn, team=team, since=since)
-    else:  # summarised here: SQLite has no percentiles
-        by_team = api.repository.feedback_latencies(team=team, since=since)
-        overall = summarize([value for values in by_team.values() for value in values])
-        summaries = {name: summarize(values) for name, values in by_team.items()}
-    return _latency_stats(overall, summaries)
-
-
-def _latency_stats(overall: LatencySummary, teams: dict[str, LatencySummary]) -> LatencyStats:
-    return LatencyStats(
-        overall=LatencyOut.of(overall),
-        teams={name: LatencyOut.of(value) for name, value in teams.items()},
-    )
+    with api.engine.connect() as conn:
+        return LatencyStats.of(read.feedback_latency(conn, team=team, since=since))
 
 
 @router.get(
@@ -59,7 +50,8 @@ def _latency_stats(overall: LatencySummary, teams: dict[str, LatencySummary]) ->
     response_model=FiguresPage,
     responses={**AUTH_ERRORS, **INVALID_INPUT},
     summary="Latencies (feedback, route, acknowledge, resolve) and SLA compliance "
-    "per source department x team, for tasks raised in a window",
+    "per asking department x team x answered_by, for requests raised in a window",
+    description=BOUND,
 )
 def stats_figures(
     principal: Reader,
@@ -67,24 +59,24 @@ def stats_figures(
     since: Annotated[UtcInstant | None, Query(description="Raised at or after")] = None,
     until: Annotated[UtcInstant | None, Query(description="Raised before")] = None,
     team: Annotated[TeamName | None, Query()] = None,
-    department: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    department: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="The asking department")
+    ] = None,
 ) -> FiguresPage:
-    if api.engine.dialect.name == "postgresql":
-        with api.engine.connect() as conn:
-            found = figures_sql(
-                conn, now=api.clock(), since=since, until=until, team=team, department=department
-            )
-        return FiguresPage(groups=[FiguresOut.of(f) for f in found])
-    rows = api.repository.figure_rows(since=since, until=until, team=team, department=department)
-    return FiguresPage(groups=[FiguresOut.of(f) for f in figures(rows, api.clock())])
+    with api.engine.connect() as conn:
+        found = read.figures(
+            conn, now=api.clock(), since=since, until=until, team=team, department=department
+        )
+    return FiguresPage(groups=[FiguresOut.of(f) for f in found])
 
 
 @router.get(
     "/who-waits",
     response_model=WhoWaitsOut,
     responses={**AUTH_ERRORS, **INVALID_INPUT},
-    summary="Who waits on whom: open requests and median feedback latency per "
-    "asking department x answering team",
+    summary="Who waits on whom: open requests and feedback latency per "
+    "asking department x answering team (people's answers; the router's apart)",
+    description=BOUND,
 )
 def stats_who_waits(
     principal: Reader,
@@ -92,5 +84,6 @@ def stats_who_waits(
     since: Annotated[UtcInstant | None, Query(description="Raised at or after")] = None,
     until: Annotated[UtcInstant | None, Query(description="Raised before")] = None,
 ) -> WhoWaitsOut:
-    rows = api.repository.figure_rows(since=since, until=until, team=None, department=None)
-    return WhoWaitsOut(pairs=[WaitingOut.of(w) for w in who_waits(rows)])
+    with api.engine.connect() as conn:
+        pairs = read.who_waits(conn, since=since, until=until)
+    return WhoWaitsOut(pairs=[WaitingOut.of(w) for w in pairs])

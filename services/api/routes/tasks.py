@@ -4,7 +4,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from services.api.accounts_outcomes import task_outcomes
 from services.api.auth import Principal
+from services.api.capacity import task_order
 from services.api.cursor import decode_cursor, encode_cursor
 from services.api.db import Task
 from services.api.deps import PAGE_DEFAULT, Api, Reader, TaskIdPath, Writer
@@ -121,6 +123,8 @@ def get_task(principal: Reader, api: Api, task_id: TaskIdPath) -> TaskDetail:
         requester_updates=[
             RequesterUpdateOut.model_validate(u) for u in tasks.origin_updates(task)
         ],
+        outcomes=task_outcomes(api.engine, task_id),
+        order=task_order(api.engine, task_id),
     )
 
 

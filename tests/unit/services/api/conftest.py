@@ -18,6 +18,7 @@ from services.api.app import create_app
 from services.api.db import insert_origin_if_absent, insert_task_if_absent, make_engine, upgrade
 from services.api.errors import FeedbackUnavailableError
 from services.api.projection import origin_row, task_row
+from services.api.rollups import retally, snapshot
 from services.api.settings import ApiSettings
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
@@ -125,9 +126,11 @@ def add_task(engine: sa.Engine, make_routed: MakeRouted) -> AddTask:
         row = task_row(event, projected_at=T0)
         origin = origin_row(event, row)
         with engine.begin() as conn:
+            before = snapshot(conn, [row["task_id"]])  # the figures' rollups, as the projector
             insert_task_if_absent(conn, row)
             if origin is not None:  # as the projector does for every request of a group
                 insert_origin_if_absent(conn, origin)
+            retally(conn, [row["task_id"]], before)
         return str(row["task_id"])
 
     return add

@@ -315,9 +315,13 @@ def test_feedback_latency_overall_per_team_and_since(
     client: TestClient, add_task: Any, clock: Any
 ) -> None:
     empty = client.get("/v1/stats/feedback-latency").json()
+    nothing = {"count": 0, "p50_s": None, "p90_s": None, "p99_s": None, "max_s": None}
     assert empty == {
-        "overall": {"count": 0, "p50_s": None, "p90_s": None, "p99_s": None, "max_s": None},
+        "overall": nothing,
         "teams": {},
+        "router": nothing,
+        "router_teams": {},
+        "per_task": nothing,
     }
     billing = [add_task(f"zd-b{i}") for i in range(3)]  # each raised at T0 - 600 s
     shipping = add_task("zd-s", team="shipping")

@@ -262,6 +262,11 @@ def test_figures_and_who_waits(client: TestClient, add_task: Any, clock: Any) ->
             "team": "billing-ui",
             "open": 1,
             "median_feedback_latency_s": 720.0,
+            "open_requests": 1,
+            "p90_feedback_latency_s": 720.0,
+            "answered": 1,
+            "router_answered": 0,
+            "router_median_feedback_latency_s": None,
         }
     ]
 

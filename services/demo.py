@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,20 +19,24 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from services import demo_stories as stories
 from services.api.settings import ApiSettings
 from services.config import ServiceSettings
 from services.ingest.settings import IngestSettings
 from services.local.kafka import KAFKA_VERSION, LocalKafka, LocalKafkaError, default_local_kafka
 from services.local.processes import terminate
 from services.router.settings import RouterSettings
-from services.traffic import ANSWERS, sample_tickets
+from services.traffic import ANSWERS, OVERDUE_SUBJECTS, overdue_tickets, sample_tickets
+from services.traffic_sales import sales_traffic
 
 DEMO_HOME = Path("var/demo")
+SIGNED_SOURCES = ("sales", "capacity")
 
 
 class DemoError(RuntimeError):
@@ -75,8 +80,9 @@ def run_demo(
         bootstrap = _kafka(platform)
         env = _environment(bootstrap)
         urls = _start_services(platform, env)
-        summary = _traffic(urls, tickets, resolve_share)
+        summary = _traffic(urls, tickets, resolve_share, _secrets(env))
         _print_summary(summary, urls, platform)
+        _print_dashboard(urls["api"], env["HANDOFF_DATABASE_URL"], summary["teams"])
         if summary_json is not None:
             summary_json.write_text(json.dumps(summary, ensure_ascii=False, indent=2))
         if not exit_after_summary:
@@ -124,6 +130,10 @@ def _environment(bootstrap: str) -> dict[str, str]:
     env["HANDOFF_KAFKA_BOOTSTRAP"] = bootstrap
     env.setdefault("HANDOFF_DATABASE_URL", f"sqlite:///{db}")
     env.setdefault("HANDOFF_API_AUTH", "off")  # the demo calls the API without tokens
+    # the demo posts tickets without signing them; nothing else accepts unsigned requests
+    env.setdefault("HANDOFF_INGEST_UNSIGNED_SOURCES", '["support"]')
+    for source in SIGNED_SOURCES:  # the CRM and the plants sign what they send
+        env.setdefault(f"HANDOFF_INGEST_SECRET_{source.upper()}", secrets.token_urlsafe(24))
     return env
 
 
@@ -182,29 +192,45 @@ def _wait_healthy(name: str, url: str, platform: Platform, timeout: float = 90.0
     raise DemoError(f"{name} was not healthy at {url} within {timeout:.0f}s")
 
 
-def _traffic(urls: dict[str, str], count: int, resolve_share: float) -> dict[str, Any]:
+def _secrets(env: dict[str, str]) -> dict[str, str]:
+    return {source: env[f"HANDOFF_INGEST_SECRET_{source.upper()}"] for source in SIGNED_SOURCES}
+
+
+def _traffic(
+    urls: dict[str, str], count: int, resolve_share: float, keys: dict[str, str]
+) -> dict[str, Any]:
     run = time.strftime("%Y%m%d%H%M%S")
+    now = datetime.now(UTC)
     samples = sample_tickets(count, seed=int(run), prefix=f"DEMO-{run}")
+    samples += overdue_tickets(now, prefix=f"DEMO-{run}")
+    sales = sales_traffic(now, prefix=f"DEMO-{run}")  # the same journeys every run
     with httpx.Client(timeout=30) as client:
         accepted = _post_tickets(client, urls["ingest"], [s.body for s in samples])
         rejected = _post_invalid(client, urls["ingest"])
-        teams = _wait_for_tasks(client, urls["api"], accepted)
-        resolved = _answer(client, urls["api"], teams, resolve_share, samples)
+        stories.publish_capacity(client, urls, sales, keys)
+        notes = stories.post_notes(client, urls["ingest"], sales, keys)
+        _wait_for_requests(client, urls["api"], accepted + notes)
+        stories.link_acme(client, urls["api"])
+        resolved = _answer(client, urls["api"], resolve_share, samples)
+        sales_side = stories.answer_sales_side(client, urls["api"])
         teams = _get(client, f"{urls['api']}/v1/teams")["teams"]
         latency = _get(client, f"{urls['api']}/v1/stats/feedback-latency")
-    tasks = sum(t["open"] + t["resolved"] for t in teams)
-    # Tickets about the same thing join one task; every ticket is one event of a task.
-    events = sum(t["events"] for t in teams)
+        in_api = _requests_in_api(client, urls["api"])
+        figures = stories.sales_figures(client, urls["api"])
     return {
-        "tickets_posted": count,
+        "tickets_posted": len(samples),
         "tickets_accepted": accepted,
         "invalid_rejected": rejected,
-        "tasks_in_api": tasks,
-        "events_in_api": events,
+        "sales_notes_accepted": notes,
+        "rush_orders": len(sales.rush_orders),
+        "requests_in_api": in_api,
+        "tasks_in_api": sum(t["open"] + t["resolved"] for t in teams),
         "resolved_by_demo": resolved,
+        "sales_side": sales_side,
         "teams": teams,
         "feedback_latency": latency,
-        "consistent": events == accepted and latency["overall"]["count"] == resolved,
+        **figures,
+        "consistent": in_api == accepted + notes,
     }
 
 
@@ -249,37 +275,40 @@ def _post_invalid(client: httpx.Client, ingest: str) -> int:
     return rejected
 
 
-def _wait_for_tasks(
+def _wait_for_requests(
     client: httpx.Client, api: str, expected: int, timeout: float = 120.0
-) -> list[dict[str, Any]]:
+) -> None:
+    """Until every accepted request (ticket or sales note) is in a task the API holds."""
     start = time.monotonic()
     while True:
-        teams: list[dict[str, Any]] = _get(client, f"{api}/v1/teams")["teams"]
-        seen = sum(t["events"] for t in teams)
+        seen = _requests_in_api(client, api)
         _progress("routed into team queues", seen, expected, start)
         if seen >= expected:
             print()
-            return teams
+            return
         if time.monotonic() - start > timeout:
             print()
-            raise DemoError(f"only {seen} of {expected} tickets reached the API in {timeout:.0f}s")
+            raise DemoError(f"only {seen} of {expected} requests reached the API in {timeout:.0f}s")
         time.sleep(0.5)
 
 
-def _answer(
-    client: httpx.Client,
-    api: str,
-    teams: list[dict[str, Any]],
-    share: float,
-    samples: list[Any],
-) -> int:
-    """The owning teams answer a share of their queue."""
+def _requests_in_api(client: httpx.Client, api: str) -> int:
+    """Requests (askers) grouped into the API's tasks, from its figures."""
+    groups = _get(client, f"{api}/v1/stats/figures")["groups"]
+    return sum(int(g["requests"]) for g in groups)
+
+
+def _answer(client: httpx.Client, api: str, share: float, samples: list[Any]) -> int:
+    """The owning teams answer a share of their queue (sales' side answers its own)."""
     rng = random.Random(len(samples))
     language = {s.body["subject"]: s.language for s in samples}
     chosen = []
-    for team in teams:
+    teams = _get(client, f"{api}/v1/teams")["teams"]
+    for team in (t for t in teams if t["team"] not in stories.SALES_SIDE):
         tasks = _get(client, f"{api}/v1/teams/{team['team']}/tasks?state=open&limit=500")["tasks"]
-        chosen += [t for t in tasks if rng.random() < share]
+        chosen += [
+            t for t in tasks if rng.random() < share and t["subject"] not in OVERDUE_SUBJECTS
+        ]
     start = time.monotonic()
     for n, task in enumerate(chosen, 1):
         message = ANSWERS[language.get(task["subject"], "en")]
@@ -308,39 +337,58 @@ def _progress(what: str, done: int, total: int, start: float) -> None:
 
 
 def _print_summary(summary: dict[str, Any], urls: dict[str, str], platform: Platform) -> None:
-    fmt: Callable[[float | None], str] = lambda v: "-" if v is None else f"{v:.2f}s"  # noqa: E731
+    fmt: Callable[[float | None], str] = stories.seconds
     overall = summary["feedback_latency"]["overall"]
     per_team = summary["feedback_latency"]["teams"]
     print("\n== handoff demo summary ==")
     print(
         f"tickets in: {summary['tickets_accepted']} accepted "
         f"of {summary['tickets_posted']} posted, "
-        f"{summary['invalid_rejected']} invalid refused (422); "
+        f"{summary['invalid_rejected']} invalid refused (422); sales notes in: "
+        f"{summary['sales_notes_accepted']}; {summary['requests_in_api']} requests "
         f"grouped into {summary['tasks_in_api']} tasks"
     )
-    header = f"{'team':<20}{'tickets':>8}{'tasks open':>11}{'resolved':>9}"
-    print(f"{header}{'p50':>9}{'p90':>9}{'p99':>9}")
+    print(f"{'team':<20}{'tasks open':>11}{'resolved':>9}{'p50':>9}{'p90':>9}{'p99':>9}")
     for team in summary["teams"]:
         lat = per_team.get(team["team"], {})
         print(
-            f"{team['team']:<20}{team['events']:>8}{team['open']:>11}{team['resolved']:>9}"
+            f"{team['team']:<20}{team['open']:>11}{team['resolved']:>9}"
             f"{fmt(lat.get('p50_s')):>9}{fmt(lat.get('p90_s')):>9}{fmt(lat.get('p99_s')):>9}"
         )
     print(
-        f"feedback latency (ticket raised -> answer sent back), {overall['count']} answered: "
-        f"p50 {fmt(overall['p50_s'])}, p90 {fmt(overall['p90_s'])}, p99 {fmt(overall['p99_s'])}"
+        f"feedback latency (request raised -> answer sent back), {overall['count']} answered "
+        f"by people: p50 {fmt(overall['p50_s'])}, p90 {fmt(overall['p90_s'])}, "
+        f"p99 {fmt(overall['p99_s'])}"
     )
+    stories.print_sales_summary(summary)
     if not summary["consistent"]:
         print(
-            f"WARNING: the API holds {summary['events_in_api']} ticket events for "
-            f"{summary['tickets_accepted']} accepted tickets"
+            f"WARNING: the API holds {summary['requests_in_api']} requests for "
+            f"{summary['tickets_accepted'] + summary['sales_notes_accepted']} accepted"
         )
     print("\nURLs:")
-    print(f"  ingest   {urls['ingest']}/docs   (POST /v1/sources/support/tickets)")
+    print(f"  ingest   {urls['ingest']}/docs   (POST /v1/sources/support/tickets, ...)")
     print(f"  api      {urls['api']}/docs   (GET /v1/teams/<team>/tasks)")
     print(f"  latency  {urls['api']}/v1/stats/feedback-latency")
     print(f"  metrics  {urls['ingest']}/metrics  {urls['api']}/metrics  {urls['router']}/metrics")
     print(f"  logs     {DEMO_HOME / 'logs'}/")
+
+
+def _print_dashboard(api: str, database_url: str, teams: list[dict[str, Any]]) -> None:
+    """Where the dashboard is, and a team's token to see that team's view (shown once)."""
+    from services.api.auth import create_token
+    from services.api.db import make_engine
+
+    busiest = max(teams, key=lambda t: t["open"], default={"team": "billing-ui"})["team"]
+    engine = make_engine(database_url)
+    try:
+        made = create_token(
+            engine, team=busiest, scope="write", name="demo dashboard", now=datetime.now(UTC)
+        )
+    finally:
+        engine.dispose()
+    print(f"\nDashboard: {api}/dashboard   (opens as admin: the demo's API runs without auth)")
+    print(f"  {busiest}'s view: sign in at {api}/dashboard/sign-in with {made.token}")
 
 
 def _watch(platform: Platform) -> None:

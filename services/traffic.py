@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 # (component, subject, description, language)
@@ -88,3 +89,28 @@ def sample_tickets(count: int, seed: int = 7, prefix: str = "DEMO") -> list[Samp
             body["component"] = component
         tickets.append(SampleTicket(body, language))
     return tickets
+
+
+# Raised yesterday and still open: urgent tickets whose SLA has passed (the breached column).
+# (subject, description, language, the customer's domain)
+_OVERDUE = (
+    ("本番環境で決済エラーが続いている", "昨夜から全ての決済が失敗しています。", "ja",
+     "sakura-shoji.jp"),
+    ("Production exports failing since last night", "Every nightly export errors out.", "en",
+     "acme.com"),
+)  # fmt: skip
+OVERDUE_SUBJECTS = frozenset(subject for subject, *_ in _OVERDUE)
+
+
+def overdue_tickets(now: datetime, prefix: str) -> list[SampleTicket]:
+    """Urgent tickets raised 20 hours ago, left unanswered by the demo's teams."""
+    raised = (now - timedelta(hours=20)).isoformat(timespec="seconds")
+    return [_overdue(f"{prefix}-OVERDUE-{n + 1}", spec, raised) for n, spec in enumerate(_OVERDUE)]
+
+
+def _overdue(ticket_id: str, spec: tuple[str, str, str, str], raised: str) -> SampleTicket:
+    subject, text, language, domain = spec
+    body = {"ticket_id": ticket_id, "subject": subject, "description": text,
+            "requester_email": f"ops@{domain}", "priority": "urgent",
+            "created_at": raised}  # fmt: skip
+    return SampleTicket(body, language)

@@ -9,9 +9,20 @@ from services.api.app import create_app
 from services.api.db import upgrade
 from services.api.settings import ApiSettings
 
+# Seconds ``handoff serve api`` waits for open requests at shutdown before it cancels them:
+# an open dashboard holds a server-sent-event stream, which uvicorn would otherwise wait on
+# until it ends by itself.
+GRACEFUL_SHUTDOWN_S = 3
+
 
 def serve(settings: ApiSettings) -> None:
     """Bring the schema to the newest migration, then serve until interrupted."""
     upgrade(settings.database_url)
     app = create_app(settings, registry=REGISTRY)
-    uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_level="info")
+    uvicorn.run(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )

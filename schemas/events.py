@@ -9,10 +9,9 @@ Every datetime on the wire is timezone-aware ISO 8601.
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -25,6 +24,14 @@ from pydantic import (
     model_validator,
 )
 
+from schemas.cloudevents import HANDOFF_NS as HANDOFF_NS
+from schemas.cloudevents import CloudEvent as CloudEvent
+from schemas.cloudevents import derived_id as derived_id
+from schemas.cloudevents import envelope as envelope
+from schemas.orders import LineProducts, OrderFields, RoutedOrderFields
+from schemas.sales import RoutedOutcome, SalesNoteExtras
+from schemas.task_updates import RoutedUpdateFields
+
 SUPPORT_TICKET = "support.ticket"
 SUPPORT_TICKET_UPDATED = "support.ticket_updated"
 TASK_ROUTED = "task.routed"
@@ -34,8 +41,6 @@ PRODUCTION_CAPACITY = "production.capacity"
 SLA_AT_RISK = "sla.at_risk"
 SLA_BREACHED = "sla.breached"
 
-# uuid5 namespace for ids derived from other ids: same input, same id, forever.
-HANDOFF_NS = uuid.UUID("6f1c1d2e-5b7a-4c8e-9a43-3f0e2b9d7c11")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 LongText = Annotated[str, StringConstraints(max_length=20_000)]
@@ -139,7 +144,7 @@ class RelatedTask(_Model):
     state: str = "open"
 
 
-class TaskRouted(_Model):
+class TaskRouted(_Model, RoutedOrderFields, RoutedOutcome, RoutedUpdateFields):
     """A ticket matched to its owning team with an SLA deadline."""
 
     task_id: str
@@ -267,7 +272,7 @@ class LeadStatus(StrEnum):
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 
 
-class SalesNote(_Model):
+class SalesNote(_Model, OrderFields, SalesNoteExtras):
     """A note from sales: a rush order, a quote, a feature ask, a deal outcome, a lead change.
 
     The CRM's ids are kept for identity resolution (``crm_account_id`` first,
@@ -280,13 +285,12 @@ class SalesNote(_Model):
     intent: SalesIntent
     subject: Text
     body: LongText = ""
-    rep_email: EmailStr = Field(description="The sales rep who asked, who gets the answer.")
+    rep_email: EmailStr | None = Field(default=None, description="The rep who asked (a request)")
     customer_email: EmailStr | None = None
     crm_account_id: Id | None = None
     company_id: Id | None = None
     lead_id: Id | None = None
     contact_id: Id | None = None
-    product_line: Name | None = None
     quantity: int | None = Field(default=None, gt=0, le=10_000_000)
     due_date: date | None = None
     amount: float | None = Field(default=None, ge=0)
@@ -315,7 +319,7 @@ class CapacityDay(_Model):
     units: int = Field(ge=0, le=1_000_000_000)
 
 
-class ProductionCapacity(_Model):
+class ProductionCapacity(_Model, LineProducts):
     """Free units per date for one production line, as of a moment."""
 
     plant: Id
@@ -336,62 +340,3 @@ class SlaSignal(_Model):
     clock: Literal["acknowledge", "resolve"]
     due: AwareDatetime
     escalate_to: str | None = None
-
-
-class CloudEvent(_Model):
-    """CloudEvents 1.0 structured-mode envelope; ``data`` is one of the models above."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)  # CloudEvents extension attributes
-
-    specversion: Literal["1.0"] = "1.0"
-    id: Annotated[str, StringConstraints(min_length=1, max_length=256)]
-    source: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    type: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    time: AwareDatetime
-    subject: str | None = None
-    datacontenttype: Literal["application/json"] = "application/json"
-    data: dict[str, Any]
-    slastart: AwareDatetime | None = Field(
-        default=None,
-        description="CloudEvents extension: when the request's SLA clocks start, given only "
-        "when not at `time` -- a request raised long before handoff received it (or dated "
-        "after its receipt) is timed from when ingest received it. Readers: `sla_start`.",
-    )
-
-    @property
-    def sla_start(self) -> datetime:
-        """When this request's SLA clocks start: ``slastart`` if given, else ``time``."""
-        return self.slastart or self.time
-
-    def to_bytes(self) -> bytes:
-        return self.model_dump_json(exclude_none=True).encode()
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> CloudEvent:
-        return cls.model_validate_json(raw)
-
-
-def derived_id(*parts: str) -> str:
-    """A deterministic id from other ids (uuid5 under handoff's namespace)."""
-    return str(uuid.uuid5(HANDOFF_NS, "/".join(parts)))
-
-
-def envelope(
-    *,
-    type_: str,
-    source: str,
-    data: BaseModel,
-    time: datetime,
-    event_id: str,
-    subject: str | None = None,
-    sla_start: datetime | None = None,
-) -> CloudEvent:
-    return CloudEvent(
-        id=event_id,
-        source=source,
-        type=type_,
-        time=time,
-        subject=subject,
-        data=data.model_dump(mode="json"),
-        slastart=sla_start,
-    )

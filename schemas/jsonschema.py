@@ -33,6 +33,7 @@ from schemas.events import (
     TaskRouted,
     TicketUpdated,
 )
+from schemas.orders import HOLD_RELEASED, HoldReleased
 
 VERSION = 1
 DIRECTORY = Path(__file__).resolve().parent / "json"
@@ -45,6 +46,7 @@ EVENT_MODELS: dict[str, type[BaseModel]] = {
     TASK_FEEDBACK: TaskFeedback,
     SLA_AT_RISK: SlaSignal,
     SLA_BREACHED: SlaSignal,
+    HOLD_RELEASED: HoldReleased,
 }
 
 

@@ -39,6 +39,9 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from schemas import topics
 from schemas.dlq import ConsumedRecord
 from schemas.events import CloudEvent
+from services.api.accounts_aliases import learned_account
+from services.api.accounts_outcomes import store_outcome
+from services.api.capacity import is_hold_release, store_order, store_release
 from services.api.clock import Clock, utc_now
 from services.api.consumer import (
     Offsets,
@@ -71,6 +74,8 @@ from services.api.projection import (
     task_row,
     update_row,
 )
+from services.api.rollups import tallied
+from services.api.task_updates import follow_change, is_task_update
 from services.api.team_alerts import TaskNotProjectedError, is_sla_signal, schedule_team_alerts
 from services.core.backoff import Backoff, BackoffPolicy
 from services.core.errors import HandoffError
@@ -127,16 +132,25 @@ class KafkaDeadLetters:
 ConsumerFactory = Callable[[ProjectorConfig], KafkaConsumer]
 
 
-def store_task(conn: sa.Connection, event: CloudEvent, row: Row) -> str:
+def store_task(conn: sa.Connection, event: CloudEvent, row: Row, locale: str = "en") -> str:
     """Write a routed task (its answer and its origin too); what became of it."""
+    row = {**row, "account": learned_account(conn, event, row)}  # 名寄せ: the resolved account
     inserted = insert_task_if_absent(conn, row)
     if inserted and row["state"] == RESOLVED:
         insert_task_event(conn, answered_entry(event, row))
     origin = origin_row(event, row)
     if origin is not None:
         insert_origin_if_absent(conn, origin)
+    store_outcome(conn, event, row)  # a deal outcome or lead change, for lead quality
+    store_order(conn, event, locale=locale, now=row["projected_at"])  # a rush order's answer
+    if inserted and not is_task_update(event):
+        return INSERTED
+    followed = follow_change(conn, event, row)  # an update of its terms, an escalation
     if inserted:
         return INSERTED
+    if followed is not None:
+        grow_group(conn, row)
+        return followed
     rerouted = REASSIGNED if is_reassigned(event) else REOPENED if is_reopened(event) else None
     if rerouted and follow_reroute(conn, row):
         return rerouted
@@ -195,10 +209,19 @@ class Projector:
             if is_update(event):
                 row = update_row(event, projected_at=self._clock())
                 return self._store(record, "update", lambda conn: store_update(conn, row))
+            if is_hold_release(event):  # units held for a rush order are free again
+                return self._store(record, "hold", lambda conn: store_release(conn, event))
             task = task_row(event, projected_at=self._clock())
         except InvalidEventError as exc:
             return self._dead_letter(record, exc.reason, exc.error_type)
-        return self._store(record, "task", lambda conn: store_task(conn, event, task))
+        ids = [task["task_id"]]  # the figures' rollups follow the task in its transaction
+        return self._store(
+            record,
+            "task",
+            lambda conn: tallied(
+                conn, ids, lambda: store_task(conn, event, task, self._config.default_locale)
+            ),
+        )
 
     def _store(
         self, record: ConsumedRecord, what: str, write: Callable[[sa.Connection], str]

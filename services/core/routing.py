@@ -6,6 +6,12 @@ A rule document holds ``teams`` (or Alertmanager's ``receivers``), the
 matched route (``continue`` can match several), with ``$owner`` resolved,
 the SLA clocks computed and the group key built. It never fails: everything
 that could go wrong was refused at load time.
+
+The group key is the team and the route's ``group_by`` values (children
+inherit ``group_by``), not the route: Alertmanager groups per route because a
+route is a notification pipeline, but here the unit of work is a team's task,
+and routes that only differ in SLA (one child per priority) must still feed
+one task. The task's deadlines follow its most urgent request.
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ class RoutingRules:
     def _decision(self, found: RouteMatch, labels: Labels, raised_at: datetime) -> Decision:
         team, reason = self._owner(found, labels)
         policy = self.policies.get(found.sla) if found.sla else None
-        key = group_key(found.group_by, labels)
+        key = task_group_key(team, group_key(found.group_by, labels))
         return Decision(
             route_id=found.route_id,
             team=team,
@@ -86,7 +92,7 @@ class RoutingRules:
             reason=reason,
             sla=found.sla,
             clocks=policy.clocks(raised_at) if policy else None,
-            group_key=f"{found.route_id}:{{{key}}}",
+            group_key=key,
             labels=found.labels,
             capacity=found.capacity,
             escalate_to=self.teams[team].escalate_to,
@@ -100,6 +106,11 @@ class RoutingRules:
             return owned.team, f"route {found.route_id} -> {owned.explain()}"
         fallback = self.fallback_teams[found.route_id]
         return fallback, f"route {found.route_id} -> no owner matched, fallback {fallback}"
+
+
+def task_group_key(team: str, labels_key: str) -> str:
+    """``billing:{component="billing-ui"}``: one open task per team and ``group_by`` values."""
+    return f"{team}:{{{labels_key}}}"
 
 
 def load_routing_rules(doc: Any, *, version: str, where: str = "") -> RoutingRules:

@@ -10,11 +10,14 @@ acknowledged by the broker (manual acks), so nothing is lost.
 
 ::
 
-  ingest.support ─┐ route_support_ticket ┐  (key: account; ticket updates ─▶ routed)
+  ingest.support ─┐ route_support_ticket ┐  (key: account; ticket updates ─▶ routed;
+                 │                      │   table accounts_to_requests: a request that
+                 │                      │   comes again goes to its first groups only)
   ingest.sales ───┘ route_sales_note ────┴─▶ <app>-groups (key: group key)
-                                          └▶ <app>-capacity (key: line, rush orders)
-  <app>-capacity + ingest.capacity ─ check_rush_order / track_line_capacity
-        (table lines_to_capacity)  ─▶ feedback (feasible) | <app>-groups (not)
+                                          └▶ <app>-capacity (one key: rush orders, lost deals)
+  ingest.capacity ─ track_line_capacity ─▶ <app>-capacity; the timer: expire_holds
+  <app>-capacity ─ check_rush_order (table lines_to_capacity: the whole book)
+        ─▶ feedback + routed (held, or refused) | <app>-groups (planning) | routed (released)
   <app>-groups ─ group_routed_decision (table group_keys_to_tasks)
         ─▶ routed + team.<team>, <app>-clocks (start), <app>-accounts (add)
   <app>-accounts ─ track_account_tasks (table accounts_to_open_tasks)
@@ -76,7 +79,9 @@ from services.router.handlers.grouping import GroupingHandlers
 from services.router.handlers.intake import IntakeHandlers
 from services.router.inbound import SERVICE
 from services.router.metrics import RouterMetrics
+from services.router.offsets import EARLIEST, start_position
 from services.router.pipeline import Handler, Pipeline
+from services.router.seeking import rewind
 from services.router.sender import Sender
 from services.router.settings import RouterSettings
 from services.router.timer import SlaTimer
@@ -96,6 +101,7 @@ GROUPS_TABLE: Final = "group_keys_to_tasks"
 CLOCKS_TABLE: Final = "task_ids_to_clocks"
 ACCOUNTS_TABLE: Final = "accounts_to_open_tasks"
 LINES_TABLE: Final = "lines_to_capacity"
+REQUESTS_TABLE: Final = "accounts_to_requests"  # the groups each recent request went to
 SLA_TIMER_INTERVAL: Final = 1.0
 BATCH_MAX: Final = 200  # events handled together when they are waiting
 _SEND_ERRORS: Final = (KafkaError, ProducerSendError, asyncio.TimeoutError, OSError)
@@ -135,14 +141,19 @@ def build_app(
     sender = Sender(topic, _SEND_ERRORS, metrics.send_retries, clock)
     pipeline = Pipeline(sender, metrics, _retrying_metadata, _apply_in_event)
     window = timedelta(seconds=settings.router_reopen_window_s)
+    capacity = CapacityHandlers(context)
     timer = SlaTimer(context.tables.clocks, names, sender, metrics, clock, window)
+    timer.on_tick = capacity.expiry_sends  # expired holds are released by the timer
     _TIMERS[app] = timer
+
+    streams: set[str] = set()
 
     def agent(name: str, topic_name: str, handler: Handler) -> None:
         app.agent(topic(topic_name), name=name)(_batched(pipeline, handler))
+        streams.add(topic_name)
 
     intake, grouping = IntakeHandlers(context), GroupingHandlers(context)
-    clocks, capacity = ClockHandlers(context, timer.reset), CapacityHandlers(context)
+    clocks = ClockHandlers(context, timer.reset)
     agent(AGENT_NAME, topics.INGEST_SUPPORT, intake.route_support_ticket)
     agent(SALES_AGENT_NAME, topics.INGEST_SALES, intake.route_sales_note)
     agent(GROUP_AGENT_NAME, names.groups, grouping.group_routed_decision)
@@ -158,7 +169,21 @@ def build_app(
             await timer.signal_due_sla_events()
 
     _pages(app, settings, holder, registry)
+    _seek_fully(app, streams)
     return app
+
+
+def _seek_fully(app: faust.App, streams: set[str]) -> None:
+    """Faust's seek to the committed offsets, also where that is 0 or none (``seeking``)."""
+    consumer: Any = app.consumer
+    seek_to_committed = consumer.seek_to_committed
+
+    async def seek_fully() -> Any:
+        committed = await seek_to_committed()
+        await rewind(consumer, committed, streams)
+        return committed
+
+    consumer.seek_to_committed = seek_fully
 
 
 def router_of(app: faust.App) -> SlaTimer:
@@ -175,7 +200,7 @@ def _faust_app(settings: RouterSettings) -> faust.App:
         topic_partitions=settings.topic_partitions,
         table_standby_replicas=0,
         producer_acks=-1,
-        consumer_auto_offset_reset=settings.router_offset_reset,
+        consumer_auto_offset_reset=EARLIEST,  # raw inputs follow the setting: offsets.py
         broker_session_timeout=settings.router_session_timeout_s,
         broker_heartbeat_interval=settings.router_heartbeat_interval_s,
         web_enabled=True,
@@ -203,7 +228,11 @@ def _tables(app: faust.App) -> Tables:
         return BatchedTable(app.Table(name, key_type=str, value_type=str))
 
     return Tables(
-        table(GROUPS_TABLE), table(CLOCKS_TABLE), table(ACCOUNTS_TABLE), table(LINES_TABLE)
+        table(GROUPS_TABLE),
+        table(CLOCKS_TABLE),
+        table(ACCOUNTS_TABLE),
+        table(LINES_TABLE),
+        table(REQUESTS_TABLE),
     )
 
 
@@ -327,6 +356,7 @@ def run_worker(settings: RouterSettings) -> None:
     app = build_app(settings, holder, registry=REGISTRY, metrics=metrics)
     changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     _ensure_topics(settings, rules.teams, changelogs)
+    start_position(settings.router_offset_reset, settings.kafka_bootstrap, settings.router_app_id)
     feed = _rules_feed(settings, holder, metrics)
     feed.start()
     log.info("router %s: rules version %s", settings.router_app_id, rules.version)

@@ -3,7 +3,8 @@
 Messages (key: task id) are JSON objects with a ``kind``: ``start`` (the
 task's clock), ``stop`` (a lifecycle event stopped clocks), ``emitted`` (an
 SLA signal was sent), ``reopen``, ``reassign`` and ``forget``; each is one of
-``services.core.clock``'s inputs.
+``services.core.clock``'s inputs; and ``retime`` (``services.core.retime``: the
+task's terms changed, its clocks run to new deadlines).
 
 A table value is an ``OpenClock`` as JSON (``resolved`` and ``closed_at`` say
 a clock is ``Closed``), or, for a task whose start has not arrived yet,
@@ -37,7 +38,9 @@ from services.core.clock import (
     TaskClock,
     Waiting,
 )
+from services.core.retime import Retime
 from services.core.sla import SlaEvent
+from services.router.inbound import PoisonMessageError
 from services.router.internal import clocks_from_dict, clocks_to_dict, dump, load
 
 EARLY_STOP: Final = "stopped-before-start:"
@@ -137,17 +140,30 @@ def _as_early(message: ClockInput | None) -> Early:
 # --- the topic ---------------------------------------------------------------------------
 
 
-def encode_message(message: ClockInput) -> bytes:
+def encode_message(message: ClockInput | Retime) -> bytes:
     return dump(message_body(message))
 
 
-def decode_message(value: bytes | None) -> ClockInput | None:
+def decode_message(value: bytes | None) -> ClockInput | Retime | None:
     """A clock input; None for a kind this router does not know (ignored)."""
-    return _input(load(value))
+    body = load(value)
+    return _retime(body) if body["kind"] == "retime" else _input(body)
 
 
-def message_body(message: ClockInput) -> dict[str, Any]:
+def message_body(message: ClockInput | Retime) -> dict[str, Any]:
     return _BODIES[type(message)](message)
+
+
+def _retime_body(m: Retime) -> dict[str, Any]:
+    clocks = clocks_to_dict(m.clocks)
+    return {"kind": "retime", "task_id": m.task_id, "clocks": clocks, "routed": dict(m.routed)}
+
+
+def _retime(body: Mapping[str, Any]) -> Retime:
+    clocks = clocks_from_dict(body.get("clocks"))
+    if clocks is None:
+        raise PoisonMessageError("a retime message without clocks", "InvalidRouterMessage")
+    return Retime(str(body["task_id"]), clocks, body["routed"])
 
 
 def _start_body(m: Start) -> dict[str, Any]:
@@ -194,6 +210,7 @@ _BODIES: Final[Mapping[type, Callable[[Any], dict[str, Any]]]] = {
     Reopen: _reopen_body,
     Reassign: _reassign_body,
     Forget: _forget_body,
+    Retime: _retime_body,
 }
 
 

@@ -134,7 +134,8 @@ def _account_and_text(data: BaseModel) -> tuple[str, TaskText]:
         company_id=data.company_id,
         email=data.customer_email,
     )
-    text = TaskText(Priority.NORMAL, None, data.subject, data.body, str(data.rep_email))
+    asker = data.rep_email or data.customer_email or ""  # an outcome may come without a rep
+    text = TaskText(Priority.NORMAL, None, data.subject, data.body, asker)
     return str(account), text
 
 

@@ -55,6 +55,8 @@ class DecisionMessage:
     labels: Mapping[str, str]
     related: tuple[RelatedTask, ...] = ()
     earliest_feasible: date | None = None
+    planning: Mapping[str, Any] | None = None  # a rush order that did not fit (PlanningRequest)
+    again: bool = False  # a request routed before, come again (an update): it opens no task
 
 
 def decision_messages(
@@ -101,6 +103,8 @@ def encode_decision(message: DecisionMessage) -> bytes:
         "related": [r.model_dump(mode="json") for r in message.related],
         "earliest_feasible": feasible.isoformat() if feasible else None,
         "decision": _decision_body(message.decision),
+        **({"planning": dict(message.planning)} if message.planning else {}),
+        **({"again": True} if message.again else {}),
     }
     return dump(body)
 
@@ -153,6 +157,8 @@ def decode_decision(body: Mapping[str, Any]) -> DecisionMessage:
         labels=dict(body.get("labels") or {}),
         related=tuple(RelatedTask.model_validate(r) for r in body.get("related") or []),
         earliest_feasible=date.fromisoformat(feasible) if feasible else None,
+        planning=body.get("planning"),
+        again=bool(body.get("again")),
     )
 
 

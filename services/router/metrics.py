@@ -15,7 +15,8 @@ ROUTED: Final = "routed"
 DUPLICATE: Final = "duplicate"
 DEAD_LETTERED: Final = "dead_lettered"
 FORWARDED: Final = "forwarded"  # a ticket update, passed on to the task it belongs to
-OUTCOMES: Final = (ROUTED, DUPLICATE, DEAD_LETTERED, FORWARDED)
+UPDATED: Final = "updated"  # a request's new terms changed its task's: the task was updated
+OUTCOMES: Final = (ROUTED, DUPLICATE, DEAD_LETTERED, FORWARDED, UPDATED)
 # Why a record went to handoff.dlq: the PoisonMessageError types the codecs raise;
 # any other error (a bug, counted under its exception class in the letter) is "other".
 DLQ_REASONS: Final = (

@@ -7,6 +7,7 @@ core; never faust.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Final
 
@@ -15,6 +16,7 @@ from schemas.events import (
     TASK_FEEDBACK,
     TASK_ROUTED,
     CloudEvent,
+    Priority,
     SlaSignal,
     TaskFeedback,
     TaskRouted,
@@ -22,13 +24,27 @@ from schemas.events import (
     derived_id,
     envelope,
 )
+from schemas.orders import PlanningRequest
+from schemas.sales import outcome_of
+from schemas.task_updates import TaskUpdate
 from services.core.clock import REOPENED, Rerouted, TaskClock
 from services.core.grouping import GroupedTask, GroupEvent
-from services.core.sla import SlaEvent
+from services.core.identity import request_identifiers
+from services.core.sla import SlaClocks, SlaEvent
 from services.router.internal import DecisionMessage
 
 SOURCE: Final = "handoff/router"
 _REASON_MAX: Final = 1000
+
+
+@dataclass(frozen=True)
+class Followed:
+    """The terms a grouped task follows (its most urgent request's), and the update it is."""
+
+    priority: Priority
+    sla: str | None
+    clocks: SlaClocks | None
+    update: TaskUpdate | None = None
 
 
 def _signal_id(type_: str, clock: TaskClock, key: str, *extra: str) -> str:
@@ -68,6 +84,7 @@ def escalated_event(clock: TaskClock, due: SlaEvent, *, at: datetime) -> CloudEv
             "escalated_from": task.team,
             "reason": f"SLA {due.clock} breached at {due.due.isoformat()} by {task.team}",
             "routed_at": at,
+            "update": None,
         }
     )
     return envelope(
@@ -97,6 +114,7 @@ def rerouted_event(change: Rerouted) -> CloudEvent:
             "acknowledge_by": acknowledge,
             "resolve_by": resolve,
             "sla_due": acknowledge or resolve or task.raised_at,
+            "update": None,
         }
     )
     event_id = derived_id(TASK_ROUTED, clock.task_id, change.cause, change.cause_id)
@@ -107,11 +125,18 @@ def rerouted_event(change: Rerouted) -> CloudEvent:
 
 
 def routed_event(
-    message: DecisionMessage, task: GroupedTask, *, routed_at: datetime, event_id: str
+    message: DecisionMessage,
+    task: GroupedTask,
+    *,
+    routed_at: datetime,
+    event_id: str,
+    followed: Followed | None = None,
 ) -> CloudEvent:
-    """The ``task.routed`` event of a (grouped) task."""
+    """The ``task.routed`` event of a (grouped) task: by default with the terms ``message``'s
+    route gives, else with those the task ``followed`` (its most urgent request's)."""
     d, text, event = message.decision, message.text, message.event
-    acknowledge, resolve = d.clocks.deadlines if d.clocks else (None, None)
+    terms = followed or Followed(text.priority, d.sla, d.clocks)
+    acknowledge, resolve = terms.clocks.deadlines if terms.clocks else (None, None)
     routed = TaskRouted(
         task_id=task.task_id,
         source_event_id=event.id if task.event_count == 1 else task.event_ids[0],
@@ -119,7 +144,7 @@ def routed_event(
         team=task.team or d.team,
         rule=d.route_id,
         account=message.account,
-        priority=text.priority,
+        priority=terms.priority,
         component=text.component,
         subject=text.subject,
         description=text.description,
@@ -132,7 +157,7 @@ def routed_event(
         rules_version=message.rules_version,
         reason=d.reason,
         department=d.department,
-        sla_policy=d.sla,
+        sla_policy=terms.sla,
         acknowledge_by=acknowledge,
         resolve_by=resolve,
         group_key=d.group_key,
@@ -144,8 +169,12 @@ def routed_event(
         related=list(message.related),
         labels=dict(d.labels),
         earliest_feasible=message.earliest_feasible,
+        planning=PlanningRequest.model_validate(message.planning) if message.planning else None,
         origin_event_id=event.id,
         origin_ref=_origin_ref(event),
+        outcome=outcome_of(event.data),
+        identifiers=request_identifiers(event.data),
+        update=terms.update,
     )
     return envelope(
         type_=TASK_ROUTED,

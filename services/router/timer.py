@@ -34,6 +34,8 @@ class SlaTimer:
     metrics: RouterMetrics
     clock: Callable[[], datetime]
     reopen_window: timedelta  # how long a closed task's clock is kept
+    # Other due work on each tick (capacity holds that expired): the sends it asks for.
+    on_tick: Callable[[datetime], list[Send]] | None = None
     # What this worker sent and its clock table does not show yet, by task; dropped
     # with the task's clock, so it holds open tasks only.
     _signalled: dict[str, set[str]] = field(default_factory=dict)
@@ -49,6 +51,8 @@ class SlaTimer:
     async def signal_due_sla_events(self) -> None:
         """Send every SLA event come due on this worker's open clocks (each once)."""
         now = self.clock()
+        if self.on_tick is not None and (cued := self.on_tick(now)):
+            await self.sender.send_acked(cued)
         for task_id, stored in list(self.clocks.items()):
             due = self._next_due(task_id, stored, now)
             if due is None or due > now:
@@ -86,6 +90,8 @@ class SlaTimer:
         sends: list[Send] = [(topics.SLA, key, sla_event(clock, due).to_bytes())]
         escalated = escalated_event(clock, due, at=now) if signal.escalates else None
         if escalated is not None and clock.escalate_to is not None:
+            # to the API too: the escalation team's queue shows the task it now has
+            sends.append((topics.ROUTED, key, escalated.to_bytes()))
             sends.append((topics.team_topic(clock.escalate_to), key, escalated.to_bytes()))
         emitted = encode_message(Emitted(task_id, due.key, clock.generation))
         sends.append((self.names.clocks, task_id.encode(), emitted))

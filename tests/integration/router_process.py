@@ -195,6 +195,14 @@ class Producer:
     def send_to(self, topic: str, partition: int, key: bytes, value: bytes) -> Any:
         return self._producer.send(topic, key=key, value=value, partition=partition).get(30)
 
+    def send_all(
+        self, messages: list[tuple[bytes, bytes]], topic: str = topics.INGEST_SUPPORT
+    ) -> None:
+        """Send a stream without waiting for each ack; return once all were acknowledged."""
+        futures = [self._producer.send(topic, key=k, value=v) for k, v in messages]
+        for future in futures:
+            future.get(timeout=60)
+
     def close(self) -> None:
         self._producer.close()
 

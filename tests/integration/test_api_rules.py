@@ -174,7 +174,7 @@ def test_an_admin_publishes_rules_and_the_api_follows_them(
     [route] = body["routes"]
     assert route["sla"] == "urgent"
     assert route["route_id"] == "/0/0"
-    assert route["group_key"] == '/0/0:{component="invoices"}'
+    assert route["group_key"] == 'billing:{component="invoices"}'
     assert "ownership[0]" in route["reason"]
     assert route["acknowledge_by"] == "2026-11-23T00:30:00Z"  # Monday 09:30 in Tokyo
 

@@ -110,7 +110,7 @@ def test_a_rush_order_within_capacity_is_answered_at_once_and_holds_the_units(
     feedback = read_topic(kafka_bootstrap, topics.FEEDBACK, answered)
     (record,) = [r for r in feedback if json.loads(r.value)["data"].get("task_id") == task_id]
     answer = TaskFeedback.model_validate(CloudEvent.from_bytes(record.value).data)
-    assert answer.message == f"feasible, earliest date {day[1]}"
+    assert answer.message.startswith(f"feasible: 500 units on line kyoto/{line} by {day[1]}")
     assert (answer.status, answer.team, answer.source_event_id) == (
         "resolved", "production-planning", first)  # fmt: skip
     latency_ms = record.timestamp - sent.timestamp

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -57,6 +57,7 @@ class Tables:
     clocks: Table  # task_ids_to_clocks
     accounts: Table  # accounts_to_open_tasks
     lines: Table  # lines_to_capacity
+    requests: Table = field(default_factory=dict)  # accounts_to_requests (intake)
 
 
 @dataclass(frozen=True)

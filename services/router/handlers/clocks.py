@@ -30,9 +30,10 @@ from services.core.clock import (
     ToAccount,
     ToGroup,
     UnknownTeamError,
-    step,
     with_routed,
 )
+from services.core.escalation import step_escalating
+from services.core.retime import Retime, retime
 from services.router.batch import Send
 from services.router.clock_table import (
     decode_message,
@@ -75,7 +76,11 @@ class ClockHandlers:
         stored = table.get(task_id)
         old = decode_state(stored) if stored is not None else None
         try:
-            new, effects = step(old, message, self.context.rules.current)
+            new, effects = (
+                retime(old, message)
+                if isinstance(message, Retime)
+                else step_escalating(old, message, self.context.rules.current)
+            )
         except UnknownTeamError as exc:
             raise PoisonMessageError(str(exc), "UnknownTeam") from exc
         sends: list[Send] = []

@@ -16,8 +16,9 @@ from services.core.grouping import AccountIndex, related
 from services.core.routing import RoutingRules
 from services.router import metrics as outcomes
 from services.router.batch import Send
+from services.router.handlers import requests
 from services.router.handlers.base import Context
-from services.router.handlers.capacity import capacity_line
+from services.router.handlers.capacity import CapacityHandlers, capacity_line
 from services.router.inbound import (
     Incoming,
     check_ticket_update,
@@ -45,7 +46,10 @@ class IntakeHandlers:
         return Handled(outcomes.FORWARDED, [(topics.ROUTED, key, value)])
 
     def route_sales_note(self, key: bytes | None, value: bytes | None) -> Handled:
-        return self._route(decode_incoming(value, SALES_NOTE))
+        incoming = decode_incoming(value, SALES_NOTE)
+        handled = self._route(incoming)
+        released = CapacityHandlers(self.context).release_sends(incoming.event)  # a lost deal
+        return handled._replace(sends=[*handled.sends, *released]) if released else handled
 
     def _route(self, incoming: Incoming) -> Handled:
         rules = self.context.rules.current
@@ -55,7 +59,13 @@ class IntakeHandlers:
         messages = decision_messages(
             incoming, decisions, rules_version=rules.version, related=others
         )
-        return Handled(outcomes.ROUTED, [self._decision(message) for message in messages])
+        table, event_id = self.context.tables.requests, incoming.event.id
+        first = requests.seen(table, incoming.account, event_id)
+        if first is not None:  # come again (an update): to the groups it went to, once
+            messages, writes = requests.to_first_groups(messages, first), []
+        else:
+            writes = [requests.remember(table, incoming.account, event_id, messages)]
+        return Handled(outcomes.ROUTED, [self._decision(message) for message in messages], writes)
 
     def _decision(self, message: DecisionMessage) -> Send:
         line = capacity_line(message)

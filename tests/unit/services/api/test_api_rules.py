@@ -96,7 +96,7 @@ def test_rules_test_gives_the_decisions(with_rules: TestClient) -> None:
     assert route["sla"] == "high"
     assert route["acknowledge_by"] == "2025-03-03T10:00:00Z"
     assert route["resolve_by"] == "2025-03-04T09:00:00Z"
-    assert route["group_key"] == '/0:{component="billing-ui"}'
+    assert route["group_key"] == 'billing-ui:{component="billing-ui"}'
     assert route["escalate_to"] == "eng-oncall"
     assert route["capacity"] is False
 

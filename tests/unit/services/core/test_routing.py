@@ -71,14 +71,23 @@ def test_tickets_about_one_component_share_a_group_across_accounts(rules: Routin
         rules.decide(ticket(component="billing-ui", account=a), FRIDAY_1730_JST)[0].group_key
         for a in ("acme.com", "globex.example", "initech.example")
     }
-    assert keys == {'/0:{component="billing-ui"}'}
+    assert keys == {'billing:{component="billing-ui"}'}
+
+
+@pytest.mark.parametrize("priority", ["urgent", "high", "normal", "low"])
+def test_every_priority_of_a_component_shares_the_group_of_its_team(
+    rules: RoutingRules, priority: str
+) -> None:
+    """Issue 16.1: the child routes per priority give SLAs, not groups: one task per component."""
+    (decision,) = rules.decide(ticket(component="billing-ui", priority=priority), FRIDAY_1730_JST)
+    assert decision.group_key == 'billing:{component="billing-ui"}'
 
 
 def test_rush_order_carries_the_capacity_check(rules: RoutingRules) -> None:
     (decision,) = rules.decide(note(intent="rush_order", id="e1"), FRIDAY_1730_JST)
     assert decision.capacity is not None
     assert decision.capacity.quantity_label == "quantity"
-    assert decision.group_key == '/2:{id="e1"}'
+    assert decision.group_key == 'production-planning:{id="e1"}'
     assert rules.hold_expiry == timedelta(hours=48)
 
 

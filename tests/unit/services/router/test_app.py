@@ -8,7 +8,7 @@ internal topic to the agent that consumes it, as the broker would.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,10 @@ import pytest
 
 from schemas import topics
 from schemas.dlq import DeadLetter
-from schemas.events import CloudEvent, SlaSignal, TaskFeedback, TaskRouted, derived_id
+from schemas.events import CloudEvent, SlaSignal, TaskRouted, derived_id
 from services.core.grouping import AccountIndex
 from services.router.app import (
     AGENT_NAME,
-    CAPACITY_AGENT_NAME,
     FEEDBACK_AGENT_NAME,
     SALES_AGENT_NAME,
     router_of,
@@ -358,45 +357,7 @@ async def test_a_resolved_task_frees_its_group(router: Router) -> None:
     assert ids == [task_id, derived_id("task", "g-2")]
 
 
-async def test_a_rush_order_within_capacity_is_answered_and_holds_the_units(router: Router) -> None:
-    free = {"2026-11-25": 300, "2026-11-30": 300}
-    await router.feed(CAPACITY_AGENT_NAME, b"widgets", capacity_event("cap-1", free))
-    await router.route(SALES_AGENT_NAME, b"crm:ACME-1", sales_event("rush-1", quantity=500))
-    (answer,) = [CloudEvent.from_bytes(s.value) for s in router.producer.to(topics.FEEDBACK)]
-    feedback = TaskFeedback.model_validate(answer.data)
-    assert (feedback.status, feedback.team) == ("resolved", "production-planning")
-    assert feedback.message == "feasible, earliest date 2026-11-30"
-    assert feedback.task_id == derived_id("task", "rush-1")
-    assert routed_tasks(router, "handoff.team.production-planning") == []
-    # the API gets the task, answered: the fastest feedback counts in its figures
-    ((_, answered),) = routed_tasks(router)
-    assert (answered.task_id, answered.team) == (feedback.task_id, "production-planning")
-    assert (answered.answered_at, answered.answer) == (answer.time, feedback.message)
-    assert answered.earliest_feasible is None  # (set for planning work, not for an answer)
-
-    # the same units cannot be promised twice: the next order becomes planning work
-    await router.route(
-        SALES_AGENT_NAME,
-        b"crm:ACME-2",
-        sales_event("rush-2", quantity=200, crm_account_id="ACME-2"),
-    )
-    assert len(router.producer.to(topics.FEEDBACK)) == 1
-    ((_, planning),) = routed_tasks(router, "handoff.team.production-planning")
-    assert (planning.task_id, planning.earliest_feasible) == (derived_id("task", "rush-2"), None)
-    # a redelivered first order finds its hold and gets the same answer
-    await router.route(SALES_AGENT_NAME, b"crm:ACME-1", sales_event("rush-1", quantity=500))
-    assert {s.value for s in router.producer.to(topics.FEEDBACK)} == {answer.to_bytes()}
-
-
-async def test_an_infeasible_rush_order_goes_to_planning_with_the_earliest_date(
-    router: Router,
-) -> None:
-    free = {"2026-12-10": 100, "2026-12-20": 1000}
-    await router.feed(CAPACITY_AGENT_NAME, b"widgets", capacity_event("cap-2", free))
-    await router.route(SALES_AGENT_NAME, b"crm:ACME-1", sales_event("rush-late", quantity=500))
-    assert router.producer.to(topics.FEEDBACK) == []
-    ((_, planning),) = routed_tasks(router, "handoff.team.production-planning")
-    assert planning.earliest_feasible == date(2026, 12, 20)
+# Rush orders, capacity and holds: tests/unit/services/router/test_capacity_agents.py
 
 
 async def test_the_worker_refuses_to_start_with_a_bad_rule_file(tmp_path: Path) -> None:
@@ -411,9 +372,9 @@ async def test_a_dead_workers_partitions_move_after_the_routers_session_timeout(
     router: Router,
 ) -> None:
     """Issue 10, defect 2: Faust's default session timeout (60 s) left a killed worker's
-    partitions standing that long; the router's own default is 10 s, heartbeats 3 s."""
+    partitions standing that long; the router's own default is 8 s, heartbeats 1 s."""
     defaults = RouterSettings()
-    assert (defaults.router_session_timeout_s, defaults.router_heartbeat_interval_s) == (10, 3)
+    assert (defaults.router_session_timeout_s, defaults.router_heartbeat_interval_s) == (8, 1)
     assert router.app.conf.broker_session_timeout == defaults.router_session_timeout_s
     assert router.app.conf.broker_heartbeat_interval == defaults.router_heartbeat_interval_s
 
@@ -422,6 +383,11 @@ async def test_a_dead_workers_partitions_move_after_the_routers_session_timeout(
 def test_a_session_timeout_the_broker_refuses_is_refused_at_start(seconds: float) -> None:
     with pytest.raises(ValueError, match="router_session_timeout_s"):
         RouterSettings(router_session_timeout_s=seconds)
+
+
+def test_heartbeats_slower_than_three_per_session_are_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="router_heartbeat_interval_s"):
+        RouterSettings(router_session_timeout_s=8, router_heartbeat_interval_s=3)
 
 
 # --- reassignment -------------------------------------------------------------------------

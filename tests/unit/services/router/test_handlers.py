@@ -49,7 +49,11 @@ def test_a_ticket_becomes_a_decision_for_its_group() -> None:
     assert [(topic, json.loads(value)["kind"]) for topic, _, value in handled.sends] == [
         ("app-groups", "decision")
     ]
-    assert list(handled.writes) == []
+    ((_, account, value),) = handled.writes  # the request's groups, should it come again
+    assert (account, json.loads(value)) == (
+        "example.co.jp",
+        {"ev-1": [['billing:{component="billing-ui"}', "billing"]]},
+    )
 
 
 def test_a_stop_before_the_start_waits_and_is_replayed() -> None:

@@ -55,7 +55,7 @@ def test_json_has_route_ids_sla_and_group_key() -> None:
     assert route["route_id"] == "/0/0"
     assert route["sla"] == "urgent"
     assert route["acknowledge_by"] == "2026-11-23T00:30:00+00:00"  # Monday 09:30 Tokyo
-    assert route["group_key"] == '/0/0:{component="invoices"}'
+    assert route["group_key"] == 'billing:{component="invoices"}'
     assert "ownership[0]" in route["reason"]
 
 

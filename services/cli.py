@@ -22,10 +22,19 @@ from services.api.cli import tokens_app, tracker_app  # noqa: E402
 
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(tracker_app, name="tracker")
+from services.api.stats_cli import stats_app  # noqa: E402
+
+app.add_typer(stats_app, name="stats")
+from services.api.deliveries_cli import deliveries_app  # noqa: E402
+
+app.add_typer(deliveries_app, name="deliveries")
 app.add_typer(routes_app, name="routes")
 from services.router.rules_cli import rules_app  # noqa: E402
 
 app.add_typer(rules_app, name="rules")
+from services.api.accounts_cli import accounts_app  # noqa: E402
+
+app.add_typer(accounts_app, name="accounts")
 
 
 def local_kafka() -> LocalKafka:

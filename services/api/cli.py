@@ -117,25 +117,82 @@ def tokens_revoke(token_id: str) -> None:
 @tracker_app.command("consume")
 def tracker_consume(
     team: str = typer.Option(..., help="The team whose topic to consume."),
-    webhook: str | None = typer.Option(None, help="Forward each task here (POST JSON)."),
+    webhook: str | None = typer.Option(
+        None, help="Forward each task here (POST JSON: one 'opened' item per task, then updates)."
+    ),
+    header: list[str] = typer.Option(
+        [], "--header", help="A header for --webhook, 'Name: value' (repeatable)."
+    ),
+    auth_env: str | None = typer.Option(
+        None, help="For --webhook: send 'Authorization: Bearer $VAR' (the secret stays in VAR)."
+    ),
+    rules: Path | None = typer.Option(
+        None,
+        help="The rule file whose connectors: section names the team's tracker and chat "
+        "(default HANDOFF_API_RULES_FILE).",
+    ),
+    dashboard_url: str | None = typer.Option(None, help="handoff's URL, linked from each issue."),
+    attempts: int | None = typer.Option(None, min=1, help="Vendor calls before parking in DLQ."),
     group: str | None = typer.Option(None, help="Consumer group (default handoff-tracker-<team>)."),
     idle_exit: float | None = typer.Option(None, help="Stop after this many idle seconds."),
-    max_messages: int | None = typer.Option(None, help="Stop after this many tasks."),
+    max_messages: int | None = typer.Option(None, help="Stop after this many messages."),
 ) -> None:
-    """Print the team's tasks, or forward them to a tracker webhook (commit after its 2xx)."""
+    """Keep the team's tracker and chat in step: one issue per task, then updates of it."""
+    import os
+
     from schemas import topics
     from services.api.settings import ApiSettings
-    from services.api.tracker import TrackerConfig, consume, print_sink, webhook_sink
+    from services.api.tracker import TrackerConfig
+    from services.api.tracker_setup import SetupError, TrackerOptions, run
 
     if not topics.is_valid_team(team):
         typer.echo(f"error: {team!r} is not a team name", err=True)
         raise typer.Exit(2)
+    settings = ApiSettings()
+    options = TrackerOptions(
+        team=team, rules=rules or _rules_file(settings), webhook=webhook, headers=header,
+        auth_env=auth_env, dashboard_url=dashboard_url, attempts=attempts, env=dict(os.environ),
+    )  # fmt: skip
     config = TrackerConfig(
-        bootstrap=ApiSettings().kafka_bootstrap,
+        bootstrap=settings.kafka_bootstrap,
         team=team,
         group_id=group or f"handoff-tracker-{team}",
         idle_exit_s=idle_exit,
         max_messages=max_messages,
     )
-    count = consume(config, webhook_sink(webhook) if webhook else print_sink)
-    typer.echo(f"{count} task(s) handed over", err=True)
+    try:
+        count = run(options, config, settings.database_url)
+    except SetupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"{count} message(s) handled", err=True)
+
+
+def _rules_file(settings: ApiSettings) -> Path | None:
+    """The configured rule file, when it exists (its connectors: section is optional)."""
+    path = Path(settings.api_rules_file) if settings.api_rules_file else None
+    return path if path is not None and path.is_file() else None
+
+
+@tracker_app.command("apply")
+def tracker_apply(
+    idle_exit: float | None = typer.Option(None, help="Stop after this many idle seconds."),
+    group: str = typer.Option("handoff-tracker-apply", help="Consumer group."),
+) -> None:
+    """Apply the trackers' webhooks (handoff.tracker) to the tasks: close, reopen, comment."""
+    from services.api.db import make_engine, upgrade
+    from services.api.feedback import KafkaFeedbackPublisher
+    from services.api.settings import ApiSettings
+    from services.api.tracker_apply import Applier, ApplyConfig, run_applier
+
+    settings = ApiSettings()
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+    publisher = KafkaFeedbackPublisher(settings.kafka_bootstrap)
+    config = ApplyConfig(bootstrap=settings.kafka_bootstrap, group_id=group, idle_exit_s=idle_exit)
+    try:
+        count = run_applier(config, Applier(engine, publisher))
+    finally:
+        publisher.close()
+        engine.dispose()
+    typer.echo(f"{count} tracker change(s) handled", err=True)

@@ -34,6 +34,7 @@ from schemas.events import (
     envelope,
 )
 from services.asgi_metrics import Record, ResponseMetricsMiddleware
+from services.ingest import salesforce_outbound, tracker_hooks
 from services.ingest.adapters import capacity_csv, freshdesk, handoff, hubspot, salesforce, zendesk
 from services.ingest.adapters.base import AdapterContext, AdapterError, Normalised
 from services.ingest.bodies import (
@@ -51,7 +52,8 @@ from services.ingest.decoding import decode_json
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import BrokerHealth, EventPublisher, KafkaPublisher, PublishError
 from services.ingest.settings import IngestSettings
-from services.ingest.signatures import SignatureError, verify_handoff, verify_zendesk
+from services.ingest.signatures import Presented, SignatureError, verify
+from services.ingest.sources import SourceConfig, redact_access_log, schemes_of, signed_uri
 
 __all__ = [
     "RequestRejectedError",
@@ -72,22 +74,23 @@ SUPPORT_PATH = "/v1/sources/support/tickets"
 RETRY_AFTER_S = 5
 
 Adapter = Callable[[object, AdapterContext], list[Normalised]]
-Verifier = Callable[..., None]
 Handler = Callable[[Request], Coroutine[Any, Any, JSONResponse]]
 
-# source -> (path, adapter, signature scheme, media type, summary); support is special-cased
-WEBHOOKS: dict[str, tuple[str, Adapter, Verifier, str, str]] = {
-    "sales": ("/v1/sources/sales/notes", handoff.sales_note, verify_handoff, JSON_MEDIA_TYPE,
+# source -> (path, adapter, media type, summary); support is special-cased. How each
+# source proves itself is per source (services.ingest.sources: schemes, secret); a
+# source whose schemes include "path" is also served at <path>/{secret}.
+WEBHOOKS: dict[str, tuple[str, Adapter, str, str]] = {
+    "sales": ("/v1/sources/sales/notes", handoff.sales_note, JSON_MEDIA_TYPE,
               "A sales note in handoff's own JSON"),
-    "capacity": ("/v1/sources/capacity/updates", handoff.capacity, verify_handoff,
+    "capacity": ("/v1/sources/capacity/updates", handoff.capacity,
                  JSON_MEDIA_TYPE, "A production capacity update in handoff's own JSON"),
-    "zendesk": ("/v1/sources/zendesk/webhooks", zendesk.adapt, verify_zendesk, JSON_MEDIA_TYPE,
-                "A Zendesk ticket webhook (signed with Zendesk's scheme)"),
-    "freshdesk": ("/v1/sources/freshdesk/webhooks", freshdesk.adapt, verify_handoff,
+    "zendesk": ("/v1/sources/zendesk/webhooks", zendesk.adapt, JSON_MEDIA_TYPE,
+                "A Zendesk event or trigger webhook (signed with Zendesk's scheme)"),
+    "freshdesk": ("/v1/sources/freshdesk/webhooks", freshdesk.adapt,
                   JSON_MEDIA_TYPE, "A Freshdesk ticket webhook"),
-    "salesforce": ("/v1/sources/salesforce/webhooks", salesforce.adapt, verify_handoff,
+    "salesforce": ("/v1/sources/salesforce/webhooks", salesforce.adapt,
                    JSON_MEDIA_TYPE, "Salesforce records (Opportunity, Lead, Task, Note)"),
-    "hubspot": ("/v1/sources/hubspot/webhooks", hubspot.adapt, verify_handoff, JSON_MEDIA_TYPE,
+    "hubspot": ("/v1/sources/hubspot/webhooks", hubspot.adapt, JSON_MEDIA_TYPE,
                 "HubSpot CRM objects (deal, note, contact)"),
 }  # fmt: skip
 CSV_PATH = "/v1/sources/capacity/csv"
@@ -107,16 +110,19 @@ class Ingest:
         self.settings, self.sink, self.metrics, self.now = settings, sink, metrics, now
         self.limits, self.window = settings.json_limits(), settings.time_window()
 
-    def context(self) -> AdapterContext:
+    def context(self, source: str = SUPPORT) -> AdapterContext:
+        config = self.settings.source(source)
         return AdapterContext(
             received_at=self.now(),
             loss_reasons=self.settings.ingest_loss_reasons,
             window=self.window,
+            lead_statuses=self.settings.lead_statuses(),
+            labels=config.labels if config is not None else {},
         )
 
     async def support_ticket(self, request: Request) -> Normalised:
         body = await read_json_body(request, self.settings.ingest_max_body_bytes)
-        self.authenticate(SUPPORT, verify_handoff, request, body)
+        self.authenticate(SUPPORT, request, body)
         ticket = parse_ticket(body, self.limits)
         try:
             out = handoff.ticket_normalised(ticket, self.context())
@@ -126,22 +132,26 @@ class Ingest:
         return out
 
     async def webhook(
-        self, request: Request, source: str, adapter: Adapter, verify: Verifier, media: str
+        self, request: Request, source: str, adapter: Adapter, media: str
     ) -> list[Normalised]:
         raw = await read_body(request, self.settings.ingest_max_body_bytes, media)
-        self.authenticate(source, verify, request, raw)
+        self.authenticate(source, request, raw)
         try:
-            payload = raw if media == CSV_MEDIA_TYPE else decode_json(raw, self.limits)
-            outs = adapter(payload, self.context())
+            payload = (
+                capacity_csv.upload(raw, request.headers)  # the adapter judges its charset
+                if media == CSV_MEDIA_TYPE
+                else decode_json(raw, self.limits)
+            )
+            outs = adapter(payload, self.context(source))
         except AdapterError as exc:
             raise RequestRejectedError.unusable(exc) from None
         await self.publish_all(outs)
         return outs
 
-    def authenticate(self, source: str, verify: Verifier, request: Request, body: bytes) -> None:
-        """Raise a 401 unless the body is signed with the source's secret (or may be unsigned)."""
+    def authenticate(self, source: str, request: Request, body: bytes) -> None:
+        """Raise a 401 unless the request proves the source's secret (or may be unsigned)."""
         try:
-            self._verify(source, verify, request, body)
+            self._verify(source, request, body)
         except SignatureError as exc:
             self.metrics.signature_failures.labels(source=source, reason=exc.reason).inc()
             log.warning("refused a %s request: %s (%s)", source, exc.reason, exc.detail)
@@ -149,15 +159,17 @@ class Ingest:
                 401, "unauthorized", f"signature refused: {exc.detail}"
             ) from None
 
-    def _verify(self, source: str, verify: Verifier, request: Request, body: bytes) -> None:
+    def _verify(self, source: str, request: Request, body: bytes) -> None:
         secret = self.settings.secret(source)
         if secret is None:
             if source in self.settings.ingest_unsigned_sources:
                 return
             env = f"HANDOFF_INGEST_SECRET_{source.upper()}"
             raise SignatureError("unconfigured", f"no secret configured for {source}; set {env}")
+        config = self.settings.source(source)
+        presented = _presented(request, body, config)
         max_skew = self.settings.ingest_signature_max_skew_s
-        verify(secret, request.headers, body, now=self.now(), max_skew_s=max_skew)
+        verify(schemes_of(source, config), secret, presented, now=self.now(), max_skew_s=max_skew)
 
     async def publish_all(self, outs: list[Normalised]) -> None:
         for out in outs:
@@ -188,8 +200,11 @@ def create_app(
     ingest = Ingest(settings, sink, metrics, clock or _utc_now)
     app = FastAPI(title="handoff ingest", lifespan=_closing(sink, owned=publisher is None))
     app.add_middleware(ResponseMetricsMiddleware, record=_responded(metrics))
+    redact_access_log()
     _add_support_route(app, ingest)
     _add_webhook_routes(app, ingest)
+    salesforce_outbound.add_route(app, ingest)
+    tracker_hooks.add_routes(app, ingest)
     _add_status_routes(app, ingest, registry)
     return app
 
@@ -237,22 +252,23 @@ def _add_support_route(app: FastAPI, ingest: Ingest) -> None:
 
 
 def _add_webhook_routes(app: FastAPI, ingest: Ingest) -> None:
-    for source, (path, adapter, verify, media, summary) in WEBHOOKS.items():
+    for source, (path, adapter, media, summary) in WEBHOOKS.items():
         model = CONTRACTS.get(source)
         doc = _json_body_doc(app, model) if model else _any_body_doc(media)
-        handler = _webhook(ingest, source, adapter, verify, media)
+        handler = _webhook(ingest, source, adapter, media)
         app.post(path, status_code=202, summary=summary, openapi_extra=doc)(handler)
+        if "path" in schemes_of(source, ingest.settings.source(source)):
+            secret_summary = f"{summary}, its secret in the path"
+            app.post(path + "/{secret}", status_code=202, summary=secret_summary)(handler)
     csv_doc = _any_body_doc(CSV_MEDIA_TYPE)
-    handler = _webhook(ingest, "capacity", capacity_csv.adapt, verify_handoff, CSV_MEDIA_TYPE)
+    handler = _webhook(ingest, "capacity", capacity_csv.adapt, CSV_MEDIA_TYPE)
     app.post(CSV_PATH, status_code=202, summary=CSV_SUMMARY, openapi_extra=csv_doc)(handler)
 
 
-def _webhook(
-    ingest: Ingest, source: str, adapter: Adapter, verify: Verifier, media: str
-) -> Handler:
+def _webhook(ingest: Ingest, source: str, adapter: Adapter, media: str) -> Handler:
     async def receive(request: Request) -> JSONResponse:
         try:
-            outs = await ingest.webhook(request, source, adapter, verify, media)
+            outs = await ingest.webhook(request, source, adapter, media)
         except RequestRejectedError as rejected:
             return ingest.refused(source, rejected)
         return ingest.accepted(source, {"events": [_summary(o) for o in outs]})
@@ -277,6 +293,19 @@ def _add_status_routes(app: FastAPI, ingest: Ingest, registry: CollectorRegistry
     app.get("/healthz")(healthz)
     app.get("/readyz")(readyz)
     app.get("/metrics")(metrics_page)
+
+
+def _presented(request: Request, body: bytes, config: SourceConfig | None) -> Presented:
+    """What the request shows to prove its sender (the URI as the tool called it)."""
+    url = request.url
+    path_and_query = url.path + (f"?{url.query}" if url.query else "")
+    return Presented(
+        method=request.method,
+        uri=signed_uri(str(url), path_and_query, config),
+        headers=request.headers,
+        body=body,
+        path_secret=request.path_params.get("secret"),
+    )
 
 
 def _status(health: BrokerHealth, good: str, bad: str, flag: str) -> JSONResponse:

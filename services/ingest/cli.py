@@ -59,7 +59,7 @@ def ingest_file(
 
     settings = IngestSettings()
     rejects_path = rejects or file.with_name(file.name + ".rejects.jsonl")
-    ctx = _context(settings)
+    ctx = _context(settings, source.value)
     sink = _batch_sink(settings)
     try:
         summary = _imported(file, source.value, sink, rejects_path, ctx)
@@ -71,11 +71,14 @@ def ingest_file(
     sys.exit(1 if summary.rejected else 0)
 
 
-def _context(settings: IngestSettings) -> AdapterContext:
+def _context(settings: IngestSettings, source: str = "") -> AdapterContext:
+    config = settings.source(source)
     return AdapterContext(
         received_at=datetime.now(UTC),
         loss_reasons=settings.ingest_loss_reasons,
         window=settings.time_window(),
+        lead_statuses=settings.lead_statuses(),
+        labels=config.labels if config is not None else {},  # its routing labels (16.7)
     )
 
 

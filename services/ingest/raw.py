@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +27,7 @@ from schemas import topics
 from schemas.dlq import DeadLetter
 from services.ingest.adapters import ADAPTERS
 from services.ingest.adapters.base import AdapterContext, AdapterError
+from services.ingest.adapters.labels import LabelMap
 from services.ingest.decoding import JsonLimits, decode_json
 from services.ingest.metrics import IngestMetrics, RawIngestMetrics
 from services.ingest.publisher import EventPublisher, PublishError
@@ -70,7 +71,9 @@ class RawIngest:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         limits: JsonLimits | None = None,
         window: TimeWindow | None = None,
+        labels: Mapping[str, LabelMap] | None = None,
     ) -> None:
+        self._labels = labels or {}  # per source: routing labels from its fields and tags
         self._limits = limits or JsonLimits()
         self._window = window or TimeWindow()
         self._consumer = consumer
@@ -153,7 +156,9 @@ class RawIngest:
         if adapter is None:
             raise AdapterError.at(("topic",), f"no adapter for source {source!r}", "unknown_source")
         raw = value or b""
-        ctx = AdapterContext(received_at=self._clock(), window=self._window)
+        ctx = AdapterContext(
+            received_at=self._clock(), window=self._window, labels=self._labels.get(source, {})
+        )
         if self._loss_reasons is not None:
             ctx = replace(ctx, loss_reasons=self._loss_reasons)
         if source == "capacity-csv":
@@ -289,6 +294,7 @@ def _consume(
         loss_reasons=settings.ingest_loss_reasons,
         limits=settings.json_limits(),
         window=settings.time_window(),
+        labels={name: config.labels for name, config in settings.ingest_sources.items()},
     )
     status.health = worker.health
     log.info("raw ingest consuming %s", ", ".join(names))

@@ -6,7 +6,9 @@ from pydantic import AwareDatetime, Field, SecretStr, field_validator
 
 from services.config import ServiceSettings
 from services.ingest import times
+from services.ingest.adapters.lead_statuses import lead_status_map
 from services.ingest.decoding import MAX_DEPTH, MAX_INT_DIGITS, JsonLimits
+from services.ingest.sources import SourceConfig
 
 SIGNED_SOURCES = ("support", "sales", "capacity", "zendesk", "freshdesk", "salesforce", "hubspot")
 RAW_SOURCES = ("handoff", "zendesk", "freshdesk", "salesforce", "hubspot", "capacity-csv")
@@ -28,8 +30,9 @@ class IngestSettings(ServiceSettings):
     # /readyz: ready when the producer delivered within this many seconds (else a probe)
     ingest_ready_delivered_s: float = Field(default=30.0, gt=0)
     # One webhook secret per source (HANDOFF_INGEST_SECRET_ZENDESK, ...). A source with a
-    # secret accepts only requests signed with it; one without refuses every request,
-    # unless it is listed in ingest_unsigned_sources (development, the demo).
+    # secret accepts only requests that prove it (by the source's schemes, see sources.py);
+    # one without refuses every request, unless it is listed in ingest_unsigned_sources,
+    # which is empty unless set (the demo and the test platform set it).
     ingest_secret_support: SecretStr | None = None
     ingest_secret_sales: SecretStr | None = None
     ingest_secret_capacity: SecretStr | None = None
@@ -37,9 +40,21 @@ class IngestSettings(ServiceSettings):
     ingest_secret_freshdesk: SecretStr | None = None
     ingest_secret_salesforce: SecretStr | None = None
     ingest_secret_hubspot: SecretStr | None = None
-    ingest_unsigned_sources: tuple[str, ...] = ("support",)
+    ingest_unsigned_sources: tuple[str, ...] = ()
+    # Tracker webhooks back into handoff (issue 14): Jira's and GitHub's HMAC secrets, and
+    # the secret path segment of Backlog's webhook URL. Never unsigned.
+    ingest_tracker_secret_jira: SecretStr | None = None
+    ingest_tracker_secret_github: SecretStr | None = None
+    ingest_tracker_secret_backlog: SecretStr | None = None
+    # per source: signature schemes, public URL, labels from custom fields/tags (sources.py)
+    ingest_sources: dict[str, SourceConfig] = Field(default_factory=dict)
     ingest_signature_max_skew_s: float = Field(default=300.0, gt=0)
     ingest_loss_reasons: tuple[str, ...] = ("budget", "timing", "competitor", "no_need", "other")
+    # CRM lead statuses -> mql/sql/opportunity/won/lost, over Salesforce's and HubSpot's
+    # defaults (adapters/lead_statuses.py), e.g. '{"Nurturing": "mql"}'
+    ingest_lead_status_map: dict[str, str] = Field(default_factory=dict)
+    # Salesforce Outbound Messages are accepted only from this organisation (OrganizationId)
+    ingest_salesforce_org_id: str | None = Field(default=None, min_length=15, max_length=18)
     ingest_raw_sources: tuple[str, ...] = RAW_SOURCES
     ingest_raw_consumer_group: str = "handoff-ingest-raw"
     ingest_raw_session_timeout_ms: int = Field(default=10_000, ge=1000)
@@ -53,6 +68,20 @@ class IngestSettings(ServiceSettings):
         unknown = sorted(set(value) - set(SIGNED_SOURCES))
         if unknown:
             raise ValueError(f"unknown source(s) {unknown}; known: {', '.join(SIGNED_SOURCES)}")
+        return value
+
+    @field_validator("ingest_sources")
+    @classmethod
+    def _known_configured(cls, value: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        unknown = sorted(set(value) - set(SIGNED_SOURCES))
+        if unknown:
+            raise ValueError(f"unknown source(s) {unknown}; known: {', '.join(SIGNED_SOURCES)}")
+        return value
+
+    @field_validator("ingest_lead_status_map")
+    @classmethod
+    def _known_stages(cls, value: dict[str, str]) -> dict[str, str]:
+        lead_status_map(value)  # raises a ValueError naming a value that is not a stage
         return value
 
     @field_validator("ingest_raw_sources")
@@ -82,6 +111,19 @@ class IngestSettings(ServiceSettings):
             sla_max_lag=timedelta(seconds=self.ingest_sla_max_lag_s),
         )
 
+    def lead_statuses(self) -> dict[str, str]:
+        """The lead status map adapters read: the defaults with this setting over them."""
+        return lead_status_map(self.ingest_lead_status_map)
+
     def secret(self, source: str) -> bytes | None:
         value: SecretStr | None = getattr(self, f"ingest_secret_{source}")
         return value.get_secret_value().encode() if value is not None else None
+
+    def tracker_secret(self, vendor: str) -> bytes | None:
+        """A tracker webhook's secret (jira, github, backlog), if configured."""
+        value: SecretStr | None = getattr(self, f"ingest_tracker_secret_{vendor}")
+        return value.get_secret_value().encode() if value is not None else None
+
+    def source(self, source: str) -> SourceConfig | None:
+        """The source's own settings (schemes, public URL, labels), if any were given."""
+        return self.ingest_sources.get(source)

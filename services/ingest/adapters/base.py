@@ -23,6 +23,8 @@ from schemas.events import CloudEvent, derived_id, envelope
 from services.core.errors import HandoffError
 from services.core.identity import resolve_account
 from services.ingest import times
+from services.ingest.adapters.labels import LabelMap
+from services.ingest.adapters.lead_statuses import DEFAULT_LEAD_STATUSES
 from services.ingest.times import TimeRefusedError, TimeWindow
 
 Loc = tuple[str | int, ...]
@@ -82,6 +84,9 @@ class AdapterContext:
         default_factory=lambda: dict(LOSS_REASON_SYNONYMS)
     )
     window: TimeWindow = field(default_factory=TimeWindow)
+    lead_statuses: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_LEAD_STATUSES))
+    # the source's routing labels from its custom fields and tags (see adapters.labels)
+    labels: LabelMap = field(default_factory=dict)
 
     def sla_start(self, raised_at: datetime | None) -> datetime | None:
         """When a request raised at ``raised_at`` starts its SLA, if not then (see TimeWindow)."""

@@ -82,7 +82,9 @@ class Ingest:
 def ingest() -> Iterator[Ingest]:
     publisher = FakeEventPublisher()
     registry = CollectorRegistry()
-    settings = IngestSettings(ingest_max_body_bytes=MAX_BODY, ingest_ack_timeout_s=2)
+    settings = IngestSettings(
+        ingest_max_body_bytes=MAX_BODY, ingest_ack_timeout_s=2, ingest_unsigned_sources=("support",)
+    )
     app = create_app(settings, publisher=publisher, registry=registry, clock=lambda: NOW)
     with TestClient(app) as client:
         yield Ingest(client, publisher, registry)
@@ -415,7 +417,9 @@ def test_metrics_page_exposes_counters_and_publish_latency(ingest: Ingest) -> No
 
 def test_an_injected_publisher_is_not_closed_by_the_app() -> None:
     publisher = FakeEventPublisher()
-    with TestClient(create_app(IngestSettings(), publisher=publisher)):
+    with TestClient(
+        create_app(IngestSettings(ingest_unsigned_sources=("support",)), publisher=publisher)
+    ):
         pass
 
     assert publisher.closed is False

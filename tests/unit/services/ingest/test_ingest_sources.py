@@ -245,9 +245,14 @@ def test_a_source_listed_as_unsigned_accepts_unsigned_requests() -> None:
     assert response.status_code == 202, response.text
 
 
-def test_support_stays_unsigned_by_default_but_checks_a_configured_secret() -> None:
+def test_support_is_unsigned_only_when_listed_and_checks_a_configured_secret() -> None:
     body = json.dumps({"ticket_id": "T1", "subject": "s", "requester_email": "a@b.example"})
-    unsigned = make_ingest()
+    refused = make_ingest().client.post(
+        "/v1/sources/support/tickets", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert refused.status_code == 401  # issue 16.9: never unsigned by default
+    assert "HANDOFF_INGEST_SECRET_SUPPORT" in refused.json()["detail"]
+    unsigned = make_ingest(ingest_unsigned_sources=("support",))
     assert (
         unsigned.client.post(
             "/v1/sources/support/tickets",
@@ -318,3 +323,36 @@ def test_kafka_down_is_503_with_retry_after(ingest: Ingest) -> None:
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert ingest.count("zendesk", "unavailable") == 1
+
+
+JAPANESE_CSV = (
+    "工場,ライン,製品,日付,空き数量,基準日時\r\n"
+    '浜松,L1,WX-300,2026-03-10,"5,000",2026-03-02T09:00:00+09:00\r\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("codec", "content_type"),
+    [
+        ("cp932", "text/csv"),
+        ("shift_jis", "text/csv; charset=Shift_JIS"),
+        ("utf-8-sig", "text/csv"),
+    ],
+)
+def test_a_capacity_csv_saved_by_japanese_excel(
+    ingest: Ingest, codec: str, content_type: str
+) -> None:
+    """Japanese Excel's "CSV" is cp932 (Shift_JIS); its "CSV UTF-8" has a BOM (issue 11, 6)."""
+    body = JAPANESE_CSV.encode(codec)
+    response = signed_post(ingest, "/v1/sources/capacity/csv", body, content_type)
+    assert response.status_code == 202, response.text
+    [(_, key, value)] = ingest.publisher.published
+    assert key == "capacity:浜松/l1".encode()
+    assert json.loads(value)["data"]["products"] == ["wx-300"]
+
+
+def test_a_csv_in_another_declared_charset_is_422_naming_the_line(ingest: Ingest) -> None:
+    body = JAPANESE_CSV.encode("cp932")
+    response = signed_post(ingest, "/v1/sources/capacity/csv", body, "text/csv; charset=utf-8")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["row", 1]

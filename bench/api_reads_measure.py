@@ -1,0 +1,193 @@
+"""The reads ``bench.api_reads`` measures, and how: the server, the clients, the table.
+
+Each read runs ``--concurrency`` client threads against uvicorn on 127.0.0.1 in this
+process. The figures are read twice: as cache *hits* (the same read again, answered from
+``services.api.figures``' per-version cache) and as cache *misses* (that cache swapped for
+one that keeps nothing, so every request runs its queries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import sqlalchemy as sa
+import uvicorn
+
+from services.api import auth, figures
+from services.api.app import create_app
+from services.api.settings import ApiSettings
+from services.local.kafka import free_port
+
+TEAMS = [f"team-{n:02d}" for n in range(40)]
+Client = Callable[[], httpx.Client]
+HEADER = f"{'read':28} {'cache':>5} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'x /healthz':>11}"
+
+
+@contextmanager
+def serving(url: str, engine: sa.Engine) -> Iterator[str]:
+    port = free_port()
+    settings = ApiSettings(
+        database_url=url, api_projector=False, api_delivery=False, api_page_size_max=100
+    )
+    app = create_app(settings, engine=engine, publisher=_NoPublisher())
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    _wait_healthy(base)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _wait_healthy(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/healthz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+
+
+class _NoPublisher:
+    def publish(self, event: Any, *, key: str) -> None:
+        raise NotImplementedError("the benchmark only reads")
+
+    def close(self) -> None:
+        pass
+
+
+class _KeepsNothing(dict[tuple[Any, ...], Any]):
+    """A cache that never holds anything: every read computes its figures."""
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __setitem__(self, key: tuple[Any, ...], value: Any) -> None:
+        pass
+
+
+@contextmanager
+def uncached() -> Iterator[None]:
+    """The figures' cache switched off in this process (the server runs in it)."""
+    kept = figures._cache
+    figures._cache = _KeepsNothing()
+    try:
+        yield
+    finally:
+        figures._cache = kept
+
+
+def api_client(base: str, token: str) -> Client:
+    headers = {"Authorization": f"Bearer {token}"}
+    return lambda: httpx.Client(base_url=base, headers=headers, timeout=120)
+
+
+def dashboard_client(base: str, token: str) -> Client:
+    """Clients holding a dashboard session: the token pasted once into the sign-in form."""
+    with httpx.Client(base_url=base, timeout=60) as signing:
+        form = signing.get("/dashboard/sign-in").text
+        found = re.search(r'name="csrf" value="([^"]+)"', form)
+        if found is None:
+            raise RuntimeError("no CSRF token in the sign-in form")
+        signing.post("/dashboard/sign-in", data={"token": token, "csrf": found.group(1)})
+        cookies = httpx.Cookies(signing.cookies)
+    return lambda: httpx.Client(base_url=base, cookies=cookies, timeout=120)
+
+
+def measure(
+    client: Client, path: Callable[[int], str], requests: int, concurrency: int
+) -> tuple[float, float, float]:
+    """(requests/s, p50 s, p99 s) for ``requests`` GETs from ``concurrency`` threads."""
+    local = threading.local()
+
+    def one(n: int) -> float:
+        session = getattr(local, "client", None) or client()
+        local.client = session
+        began = time.perf_counter()
+        response = session.get(path(n))
+        took = time.perf_counter() - began
+        if response.status_code != 200 or "/sign-in" in str(response.url):
+            raise RuntimeError(f"{path(n)}: {response.status_code} {response.text[:200]}")
+        return took
+
+    for n in range(concurrency):  # warm up connections (and, for hits, the cache)
+        one(n)
+    began = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        took = sorted(pool.map(one, range(requests)))
+    elapsed = time.perf_counter() - began
+    return requests / elapsed, took[len(took) // 2], took[min(len(took) - 1, int(len(took) * 0.99))]
+
+
+@dataclass(frozen=True)
+class Read:
+    name: str
+    cache: str  # "hit", "miss" or "-" (no figures cache on the way)
+    path: Callable[[int], str]
+    requests: int
+    page: bool = False  # a dashboard page (the session cookie), else the API (the token)
+
+
+def _figure_reads(name: str, path: str, requests: int, page: bool = False) -> list[Read]:
+    return [
+        Read(name, "hit", lambda n: path, requests, page),
+        Read(name, "miss", lambda n: path, requests, page),
+    ]
+
+
+def reads(tasks: int, requests: int, last_day: datetime) -> list[Read]:
+    day = quote(last_day.isoformat())
+    few = max(8, requests // 10)
+    pages = max(16, requests // 25)  # seconds each at a million tasks: fewer
+    return [
+        Read("baseline GET /healthz", "-", lambda n: "/healthz", requests),
+        Read("team queue (50 open)", "-", _queue, requests),
+        Read("task detail", "-", lambda n: f"/v1/tasks/task-{(n * 7919) % tasks:07d}", requests),
+        *_figure_reads("feedback latency stats", "/v1/stats/feedback-latency", few),
+        *_figure_reads("figures (dept x team)", "/v1/stats/figures", few),
+        *_figure_reads("figures, last 24 h", f"/v1/stats/figures?since={day}", few),
+        *_figure_reads("who waits on whom", "/v1/stats/who-waits", few),
+        *_figure_reads("dashboard overview HTML", "/dashboard", pages, page=True),
+    ]
+
+
+def _queue(n: int) -> str:
+    return f"/v1/teams/{TEAMS[n % len(TEAMS)]}/tasks?state=open&limit=50"
+
+
+def _cache_as(cache: str) -> AbstractContextManager[None]:
+    return uncached() if cache == "miss" else nullcontext()
+
+
+def report(engine: sa.Engine, url: str, args: argparse.Namespace, last_day: datetime) -> None:
+    """Serve the API and print one line per read, with its p50 as a multiple of /healthz's."""
+    token = auth.create_token(engine, team=None, scope="admin", name="bench", now=datetime.now(UTC))
+    with serving(url, engine) as base:
+        clients = {False: api_client(base, token.token), True: dashboard_client(base, token.token)}
+        print(HEADER)
+        baseline = 0.0
+        for read in reads(args.tasks, args.requests, last_day):
+            with _cache_as(read.cache):
+                rate, p50, p99 = measure(
+                    clients[read.page], read.path, read.requests, args.concurrency
+                )
+            baseline = baseline or p50
+            print(f"{read.name:28} {read.cache:>5} {rate:9.1f} {p50 * 1000:9.1f} "
+                  f"{p99 * 1000:9.1f} {p50 / baseline:11.1f}", flush=True)  # fmt: skip
+    print(f"(concurrency {args.concurrency}, {args.tasks:,} tasks in PostgreSQL; cache hit: the "
+          "same read again; miss: the figures' cache kept nothing)")  # fmt: skip

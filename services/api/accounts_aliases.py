@@ -77,12 +77,21 @@ def learned_account(conn: sa.Connection, event: CloudEvent, row: Mapping[str, An
 def import_csv(conn: sa.Connection, text: str, *, now: datetime) -> int:
     """Link each ``account,domain`` line of a CRM's export (a header line is skipped); the
     account is ``crm:<id>`` unless it names its kind (``company:<id>``). Lines linked."""
-    rows = [r for r in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in r)]
+    rows = _csv_rows(text)
     if rows and rows[0][0].strip().lower() in ("account", "account_id", "accountid", "id"):
         rows = rows[1:]
     for number, cells in enumerate(rows, start=1):
         apply_link(conn, _import_line(number, cells), origin="import", now=now)
     return len(rows)
+
+
+def _csv_rows(text: str) -> list[list[str]]:
+    """The non-empty rows; a line the csv module cannot read is an AliasImportError."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return [r for r in reader if any(cell.strip() for cell in r)]
+    except csv.Error as exc:
+        raise AliasImportError(f"line {reader.line_num}: not CSV ({exc})") from None
 
 
 def _import_line(number: int, cells: list[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -123,12 +124,18 @@ def link(known: Mapping[str, str], identifiers: Sequence[str], keep: str | None 
     return Linked(target, writes, tuple(sorted(accounts - {target})))
 
 
+MAX_IDENTIFIER = 320  # the alias column's size
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def identifier(value: str) -> str:
     """An identifier as an admin or a CRM export writes it, normalised: ``crm:``/``company:``
     ids as given, a domain or address lower-cased (a public mail domain alone is refused)."""
     given = value.strip()
     if not given:
         raise ValueError("an identifier is not blank")
+    if len(given) > MAX_IDENTIFIER or _UNPRINTABLE.search(given):
+        raise ValueError(f"an identifier has at most {MAX_IDENTIFIER} printable characters")
     if kind_of(given) in ("crm", "company"):
         return given
     found = _email_account(given if "@" in given else f"someone@{given}").value

@@ -124,6 +124,10 @@ def test_a_crm_list_imported_resolves_later_tasks(
     bad = client.post("/v1/accounts/links/csv", content=b"0015g00000X,gmail.com\n")
     assert bad.status_code == 422
     assert "public mail domain" in bad.text
+    # found by the fault suite's schemathesis run: a lone CR in an unquoted field was a 500
+    for body in (b"\r0", b'a,"b\x00', b'"unterminated\n'):
+        broken = client.post("/v1/accounts/links/csv", content=body)
+        assert broken.status_code == 422, (body, broken.text)
 
 
 def test_a_link_request_names_a_bad_identifier(api: tuple[TestClient, dict[str, str]]) -> None:

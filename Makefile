@@ -20,9 +20,14 @@ demo: venv
 	deploy/scripts/ensure-system.sh
 	$(BIN)/handoff demo
 
+# Two pytest workers, each with its own broker and PostgreSQL (the session fixtures), a
+# test file at a time: the integration tests mostly wait on brokers and processes, and one
+# broker holding every test's topics slows down as the suite goes on. Kafka's jars are
+# fetched once first, so the two workers never download them at the same time.
 test: venv
 	deploy/scripts/ensure-system.sh --with-postgres
-	$(BIN)/pytest
+	$(BIN)/python -c 'from services.local.kafka import ensure_jars; ensure_jars()'
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25
 
 unit: venv
 	$(BIN)/pytest tests/unit

@@ -214,10 +214,13 @@ def test_a_tracker_that_keeps_refusing_parks_the_task_in_the_dlq_with_the_reason
         kafka_bootstrap, [topics.team_topic(team), topics.SLA, topics.FEEDBACK, topics.DLQ], 1
     )
     dlq = KafkaConsumer(bootstrap_servers=kafka_bootstrap, consumer_timeout_ms=5000)
-    partition = TopicPartition(topics.DLQ, 0)
-    dlq.assign([partition])
-    dlq.seek_to_end(partition)
-    dlq.position(partition)
+    # every partition: on the session's broker handoff.dlq may have more than one
+    numbers = sorted(dlq.partitions_for_topic(topics.DLQ) or {0})
+    partitions = [TopicPartition(topics.DLQ, n) for n in numbers]
+    dlq.assign(partitions)
+    dlq.seek_to_end(*partitions)
+    for partition in partitions:
+        dlq.position(partition)
     publish(kafka_bootstrap, team, [(topics.team_topic(team), TASK_ROUTED, task(team, 1))])
     server = GitHubServer(repository="acme/billing", token="the-new-token")
     spec = ConnectorSpec(

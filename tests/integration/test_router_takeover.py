@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from schemas import topics
 from schemas.events import derived_id
@@ -71,6 +72,7 @@ def tasks_by_event(records: list[Any], run: str) -> dict[str, set[str]]:
     return found
 
 
+@pytest.mark.under_load
 def test_a_killed_workers_partitions_move_within_fifteen_seconds(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

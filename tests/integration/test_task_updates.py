@@ -146,6 +146,7 @@ def at(value: object) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+@pytest.mark.under_load
 def test_five_tickets_from_three_companies_are_one_billing_task(platform: Platform) -> None:
     created = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
     priorities = ["high", "normal", "urgent", "low", "normal"]

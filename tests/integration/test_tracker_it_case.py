@@ -121,6 +121,7 @@ def register_zendesk_callback(platform: Platform, zendesk: ZendeskTickets) -> No
     assert response.status_code == 200, response.text
 
 
+@pytest.mark.under_load
 def test_three_tickets_one_jira_issue_done_answers_all_three(platform: Platform) -> None:
     bootstrap, run = platform.env["HANDOFF_KAFKA_BOOTSTRAP"], uuid.uuid4().hex[:8]
     group = f"it-case-tracker-{run}"

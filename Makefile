@@ -28,8 +28,10 @@ test: venv
 	deploy/scripts/ensure-system.sh --with-postgres
 	$(BIN)/python -c 'from services.local.kafka import ensure_jars; ensure_jars()'
 	$(BIN)/pytest -n 2 --dist loadfile --durations=25 -m 'not under_load'
+	$(BIN)/pytest -m under_load
 
-# The end-to-end tests that fail intermittently beside others under CI's load, one at a time.
+# The end-to-end tests that fail intermittently beside others under CI's load (a grouping
+# defect under load is open): make test runs them after the rest, alone, on a fresh broker.
 acceptance: venv
 	deploy/scripts/ensure-system.sh --with-postgres
 	$(BIN)/pytest -m under_load

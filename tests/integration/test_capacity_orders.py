@@ -65,6 +65,7 @@ def answers_for(records: list[Any], task_ids: set[str]) -> list[TaskFeedback]:
     return [a for a in found if a.task_id in task_ids]
 
 
+@pytest.mark.under_load
 def test_a_product_without_free_units_is_never_promised(
     worker: RouterWorker, producer: Producer, kafka_bootstrap: str
 ) -> None:

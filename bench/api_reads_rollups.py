@@ -20,10 +20,8 @@ import sqlalchemy as sa
 
 from services.api.models import ROLLUPS
 from services.api.models.rollups import ALL
-from services.api.rollups import KEY_COLUMNS, VERSION, encode_bins, rebuild
+from services.api.rollups import KEY_COLUMNS, VERSION, encode_bins, rebuild, task_facts
 from services.api.tally import (
-    ROUTER,
-    TEAM,
     Delta,
     OriginFacts,
     RollupKey,
@@ -31,7 +29,6 @@ from services.api.tally import (
     increments,
     rollup_deltas,
 )
-from services.core.departments import asking_department
 from services.core.stats import summarize_bins
 
 ROW_COLUMNS: Final = (*KEY_COLUMNS, "n", "bins", "p50", "p90", "p99", "max")
@@ -43,21 +40,8 @@ def facts(task: dict[str, Any], origins: Iterable[dict[str, Any]]) -> TaskFacts:
     reaches its askers when the task is resolved)."""
     resolved = task["resolved_at"]
     asked = tuple(OriginFacts(o["source"], o["raised_at"], resolved) for o in origins)
-    return TaskFacts(
-        task_id=task["task_id"],
-        department=task["department"] or asking_department(task["source"]),
-        team=task["team"],
-        answered_by=ROUTER if task["answered_by"] == ROUTER else TEAM,
-        state=task["state"],
-        raised_at=task["raised_at"],
-        routed_at=task["routed_at"],
-        acknowledged_at=task["acknowledged_at"],
-        resolved_at=resolved,
-        answered_at=resolved,
-        sla_due=task["sla_due"],
-        resolve_by=task["resolve_by"],
-        origins=asked or (OriginFacts(task["source"], task["raised_at"], resolved),),
-    )
+    own = (OriginFacts(task["source"], task["raised_at"], resolved),)
+    return task_facts(task, asked or own, answered_at=resolved)
 
 
 def deltas(pairs: Iterable[tuple[dict[str, Any], list[dict[str, Any]]]]) -> dict[RollupKey, Delta]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -94,6 +94,13 @@ def _facts(task: Any, origins: dict[str, list[Any]], delivered: dict[str, list[A
     if not facts:  # an older router recorded no origins: the task's own request
         facts = [_origin(None, task["source"], task["raised_at"], answers, resolved_at)]
     first = min((r.delivered_at for r in answers), default=None)
+    return task_facts(task, tuple(facts), answered_at=first or resolved_at)
+
+
+def task_facts(
+    task: Mapping[str, Any], origins: tuple[OriginFacts, ...], *, answered_at: Any
+) -> TaskFacts:
+    """What the figures read of one task row, with its requests' facts."""
     return TaskFacts(
         task_id=task["task_id"],
         department=task["department"] or asking_department(task["source"]),
@@ -103,11 +110,11 @@ def _facts(task: Any, origins: dict[str, list[Any]], delivered: dict[str, list[A
         raised_at=task["raised_at"],
         routed_at=task["routed_at"],
         acknowledged_at=task["acknowledged_at"],
-        resolved_at=resolved_at,
-        answered_at=first or resolved_at,
+        resolved_at=task["resolved_at"],
+        answered_at=answered_at,
         sla_due=task["sla_due"],
         resolve_by=task["resolve_by"],
-        origins=tuple(facts),
+        origins=origins,
     )
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from services.api.db import make_engine, upgrade
+from tests.integration.router_process import Producer
 
 
 @pytest.fixture
@@ -19,6 +21,24 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine = make_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    """A SQLite database of the API's schema, for tests of one consumer's own store."""
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def producer(kafka_bootstrap: str) -> Iterator[Producer]:
+    """A producer of test events on the session's broker, closed after the test."""
+    made = Producer(kafka_bootstrap)
+    yield made
+    made.close()
 
 
 @pytest.fixture

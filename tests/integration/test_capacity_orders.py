@@ -41,13 +41,6 @@ def worker(
         yield running
 
 
-@pytest.fixture
-def producer(kafka_bootstrap: str) -> Iterator[Producer]:
-    p = Producer(kafka_bootstrap)
-    yield p
-    p.close()
-
-
 def capacity(plant: str, line: str, products: list[str], free: dict[str, int]) -> bytes:
     body = {
         "plant": plant,

@@ -50,13 +50,6 @@ def worker(
         yield running
 
 
-@pytest.fixture
-def producer(kafka_bootstrap: str) -> Iterator[Producer]:
-    p = Producer(kafka_bootstrap)
-    yield p
-    p.close()
-
-
 def tasks(records: list[Any]) -> list[TaskRouted]:
     return [TaskRouted.model_validate(CloudEvent.from_bytes(r.value).data) for r in records]
 

@@ -6,11 +6,9 @@ route the same events again and spoil the count.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas import topics
@@ -35,13 +33,6 @@ def committed(bootstrap: str, group: str, sent: Any) -> int:
     finally:
         reader.close()
     return -1 if offset is None else int(offset)
-
-
-@pytest.fixture
-def producer(kafka_bootstrap: str) -> Iterator[Producer]:
-    p = Producer(kafka_bootstrap)
-    yield p
-    p.close()
 
 
 def test_a_ticket_seen_again_after_a_restart_is_not_routed_again(

@@ -53,13 +53,6 @@ def worker(
         yield running
 
 
-@pytest.fixture
-def producer(kafka_bootstrap: str) -> Iterator[Producer]:
-    p = Producer(kafka_bootstrap)
-    yield p
-    p.close()
-
-
 def test_tickets_are_routed_to_routed_and_their_team_topic(
     worker: RouterWorker, producer: Producer, kafka_bootstrap: str
 ) -> None:

@@ -6,13 +6,10 @@ against the published schemas (subsets in tests/vendors/chat.py), over the real 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaProducer
 
 from schemas import topics
 from schemas.events import (
@@ -23,9 +20,7 @@ from schemas.events import (
     SlaSignal,
     TaskRouted,
     derived_id,
-    envelope,
 )
-from services.api.db import make_engine, upgrade
 from services.api.tracker import PrintTracker, TrackerConfig, consume
 from services.api.tracker_store import TrackerStore
 from services.api.tracker_sync import TeamSync
@@ -33,44 +28,28 @@ from services.connectors.config import ConnectorSpec
 from services.connectors.registry import build_chat
 from services.core.backoff import BackoffPolicy
 from services.kafka_admin import ensure_topics
+from tests.team_events import RAISED, publish, routed_task
 from tests.vendors.chat import BLOCK_KIT, TEAMS_MESSAGE, ChatServer
-
-RAISED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Any]:
-    url = f"sqlite:///{tmp_path / 'api.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def task(team: str, **changes: Any) -> TaskRouted:
-    return TaskRouted(
-        task_id=derived_id("task", team),
-        source_event_id=team,
-        source="/sources/zendesk",
-        team=team,
-        rule="component:billing-ui",
-        account="example.co.jp",
+    return routed_task(
+        team,
+        1,
         priority=Priority.URGENT,
-        component="billing-ui",
         subject="請求書の画面がわかりにくい",
         description="ボタンが見つかりません",
-        requester_email="taro@example.co.jp",
-        raised_at=RAISED,
-        routed_at=RAISED,
         sla_due=RAISED + timedelta(hours=1),
         acknowledge_by=RAISED + timedelta(hours=1),
+        resolve_by=None,
         summary="14件の依頼（3社）",
-    ).model_copy(update=changes)
+        **changes,
+    )
 
 
 @pytest.mark.parametrize("language", ["ja", "en"])
 def test_new_work_and_sla_signals_reach_slack_and_teams_valid(
-    kafka_bootstrap: str, engine: Any, language: str
+    kafka_bootstrap: str, sqlite_engine: Any, language: str
 ) -> None:
     team = f"chat-{uuid.uuid4().hex[:8]}"
     ensure_topics(kafka_bootstrap, [topics.team_topic(team), topics.SLA, topics.FEEDBACK], 1)
@@ -79,22 +58,15 @@ def test_new_work_and_sla_signals_reach_slack_and_teams_valid(
     signal = SlaSignal(
         task_id=opened.task_id, team=team, clock="acknowledge", due=RAISED + timedelta(hours=1)
     )
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
-    for topic, type_, data in [
-        (topics.team_topic(team), TASK_ROUTED, opened),
-        (topics.team_topic(team), TASK_ROUTED, escalated),
-        (topics.SLA, SLA_AT_RISK, signal),
-        (topics.SLA, SLA_BREACHED, signal),
-    ]:
-        event = envelope(
-            type_=type_,
-            source="/handoff/router",
-            data=data,
-            time=RAISED,
-            event_id=str(uuid.uuid4()),
-        )
-        producer.send(topic, key=b"example.co.jp", value=event.to_bytes()).get(10)
-    producer.close()
+    publish(
+        kafka_bootstrap,
+        [
+            (topics.team_topic(team), TASK_ROUTED, opened),
+            (topics.team_topic(team), TASK_ROUTED, escalated),
+            (topics.SLA, SLA_AT_RISK, signal),
+            (topics.SLA, SLA_BREACHED, signal),
+        ],
+    )
     slack, teams = ChatServer(BLOCK_KIT), ChatServer(TEAMS_MESSAGE)
     env = {"SLACK_URL": f"{slack.url}/hook", "TEAMS_URL": f"{teams.url}/hook"}
     chats = [
@@ -104,7 +76,7 @@ def test_new_work_and_sla_signals_reach_slack_and_teams_valid(
     sync = TeamSync(
         team=team,
         tracker=PrintTracker(),
-        store=TrackerStore(engine, team, "print"),
+        store=TrackerStore(sqlite_engine, team, "print"),
         clock=lambda: datetime.now(UTC),
         chats=chats,
         language=language,

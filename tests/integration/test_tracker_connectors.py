@@ -11,13 +11,12 @@ duplicate. The events cross the real broker.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.structs import TopicPartition
 
 from schemas import topics
@@ -27,11 +26,7 @@ from schemas.events import (
     TASK_ROUTED,
     Priority,
     SlaSignal,
-    TaskRouted,
-    derived_id,
-    envelope,
 )
-from services.api.db import make_engine, upgrade
 from services.api.tracker import TrackerConfig, consume
 from services.api.tracker_store import TrackerStore
 from services.api.tracker_sync import TeamSync
@@ -39,12 +34,12 @@ from services.connectors.config import ConnectorSpec
 from services.connectors.registry import build_tracker
 from services.core.backoff import BackoffPolicy
 from services.kafka_admin import ensure_topics
+from tests.team_events import RAISED, publish, routed_task
 from tests.vendors.backlog import BacklogServer
 from tests.vendors.github import GitHubServer
 from tests.vendors.jira import JiraServer, adf_text, basic
 from tests.vendors.server import VendorServer
 
-RAISED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ENV = {
     "JIRA_USER": "ops@example.co.jp",
     "JIRA_TOKEN": "jira-secret",
@@ -87,51 +82,6 @@ def backlog() -> tuple[VendorServer, ConnectorSpec]:
     return server, ConnectorSpec("backlog", options)
 
 
-def task(team: str, n: int, **changes: Any) -> TaskRouted:
-    routed = TaskRouted(
-        task_id=derived_id("task", team, str(n)),
-        source_event_id=f"{team}-{n}",
-        source="/sources/zendesk",
-        team=team,
-        rule="component:billing-ui",
-        account="example.co.jp",
-        priority=Priority.HIGH,
-        component="billing-ui",
-        subject=f"請求書の画面がわかりにくい #{n}",
-        description="請求書のダウンロードボタンが見つかりません。",
-        requester_email="taro@example.co.jp",
-        raised_at=RAISED,
-        routed_at=RAISED,
-        sla_due=RAISED + timedelta(hours=4),
-        acknowledge_by=RAISED + timedelta(hours=4),
-        resolve_by=RAISED + timedelta(hours=24),
-    )
-    return routed.model_copy(update=changes)
-
-
-def publish(bootstrap: str, team: str, events: list[tuple[str, str, Any]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    for topic, type_, data in events:
-        event = envelope(
-            type_=type_,
-            source="/handoff/router",
-            data=data,
-            time=RAISED,
-            event_id=str(uuid.uuid4()),
-        )
-        producer.send(topic, key=b"example.co.jp", value=event.to_bytes()).get(10)
-    producer.close()
-
-
-@pytest.fixture
-def store_engine(tmp_path: Path) -> Iterator[Any]:
-    url = f"sqlite:///{tmp_path / 'api.db'}"
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
 def comments_text(server: VendorServer) -> list[str]:
     found: list[str] = []
     for texts in server.comments.values():
@@ -143,11 +93,11 @@ def comments_text(server: VendorServer) -> list[str]:
 def test_one_issue_per_task_then_updates_through_rate_limits_and_5xx(
     vendor: Callable[[], tuple[VendorServer, ConnectorSpec]],
     kafka_bootstrap: str,
-    store_engine: Any,
+    sqlite_engine: Any,
 ) -> None:
     team = f"billing-{uuid.uuid4().hex[:8]}"
     ensure_topics(kafka_bootstrap, [topics.team_topic(team), topics.SLA, topics.FEEDBACK], 1)
-    first, second = task(team, 1), task(team, 2)
+    first, second = routed_task(team, 1), routed_task(team, 2)
     joined = first.model_copy(update={"event_count": 2, "summary": "2 requests from 2 accounts"})
     urgent = joined.model_copy(
         update={"priority": Priority.URGENT, "acknowledge_by": RAISED + timedelta(hours=1)}
@@ -158,7 +108,6 @@ def test_one_issue_per_task_then_updates_through_rate_limits_and_5xx(
     team_topic = topics.team_topic(team)
     publish(
         kafka_bootstrap,
-        team,
         [
             (team_topic, TASK_ROUTED, first),
             (team_topic, TASK_ROUTED, second),
@@ -173,7 +122,7 @@ def test_one_issue_per_task_then_updates_through_rate_limits_and_5xx(
     sync = TeamSync(
         team=team,
         tracker=tracker,
-        store=TrackerStore(store_engine, team, tracker.kind),
+        store=TrackerStore(sqlite_engine, team, tracker.kind),
         clock=lambda: datetime.now(UTC),
         language="ja",
         attempts=4,
@@ -184,7 +133,7 @@ def test_one_issue_per_task_then_updates_through_rate_limits_and_5xx(
     config = TrackerConfig(bootstrap=kafka_bootstrap, team=team, group_id=group, idle_exit_s=3.0)
     try:
         consume(config, sync)
-        publish(kafka_bootstrap, team, [(topics.SLA, SLA_AT_RISK, signal)])  # hours later
+        publish(kafka_bootstrap, [(topics.SLA, SLA_AT_RISK, signal)])  # hours later
         consume(config, sync)
     finally:
         server.close()
@@ -206,7 +155,7 @@ def test_one_issue_per_task_then_updates_through_rate_limits_and_5xx(
 
 
 def test_a_tracker_that_keeps_refusing_parks_the_task_in_the_dlq_with_the_reason(
-    kafka_bootstrap: str, store_engine: Any
+    kafka_bootstrap: str, sqlite_engine: Any
 ) -> None:
     """GitHub answering 401 (a revoked token): not retried, parked with the vendor's answer."""
     team = f"billing-{uuid.uuid4().hex[:8]}"
@@ -221,7 +170,7 @@ def test_a_tracker_that_keeps_refusing_parks_the_task_in_the_dlq_with_the_reason
     dlq.seek_to_end(*partitions)
     for partition in partitions:
         dlq.position(partition)
-    publish(kafka_bootstrap, team, [(topics.team_topic(team), TASK_ROUTED, task(team, 1))])
+    publish(kafka_bootstrap, [(topics.team_topic(team), TASK_ROUTED, routed_task(team, 1))])
     server = GitHubServer(repository="acme/billing", token="the-new-token")
     spec = ConnectorSpec(
         "github", {"url": server.url, "repository": "acme/billing", "token_env": "GH_TOKEN"}
@@ -230,7 +179,7 @@ def test_a_tracker_that_keeps_refusing_parks_the_task_in_the_dlq_with_the_reason
     sync = TeamSync(
         team=team,
         tracker=tracker,
-        store=TrackerStore(store_engine, team, tracker.kind),
+        store=TrackerStore(sqlite_engine, team, tracker.kind),
         clock=lambda: datetime.now(UTC),
         attempts=3,
         policy=BackoffPolicy(0.01, 0.05),

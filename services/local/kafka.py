@@ -64,6 +64,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_port_pair(attempts: int = 50) -> int:
+    """A free port whose next port is free too: `handoff kafka up`'s controller takes it."""
+    for _ in range(attempts):
+        port = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise OSError("no two consecutive free ports on 127.0.0.1")
+
+
 @dataclass(frozen=True)
 class LocalKafka:
     """One broker's state folder and ports. Its files say whether it runs."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient
 
-from services.local.kafka import KAFKA_VERSION, free_port
+from services.local.kafka import KAFKA_VERSION, free_port_pair
 
 
 def handoff(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -20,7 +20,7 @@ def handoff(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedP
 
 
 def test_kafka_up_status_down(tmp_path: Path) -> None:
-    port = free_port()
+    port = free_port_pair()  # the controller listens on the next port
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     env["HANDOFF_LOCAL_KAFKA_PORT"] = str(port)
     try:

@@ -15,6 +15,7 @@ from schemas import topics
 log = logging.getLogger(__name__)
 
 Offsets = dict[TopicPartition, OffsetAndMetadata]
+PROJECTED = (topics.ROUTED, topics.SLA)  # what the projector reads
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,7 @@ class ProjectorConfig:
 
 def kafka_consumer(config: ProjectorConfig) -> KafkaConsumer:
     return KafkaConsumer(
-        topics.ROUTED,
-        topics.SLA,
+        *PROJECTED,
         partition_assignment_strategy=[RangePartitionAssignor],  # partition N of both, together
         bootstrap_servers=config.bootstrap,
         group_id=config.group_id,

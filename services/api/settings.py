@@ -14,6 +14,9 @@ class ApiSettings(ServiceSettings):
     api_port: int = 8000
     api_projector: bool = True
     api_consumer_group: str = "handoff-api-projector"
+    # a new consumer group: "earliest" projects every task still on the topics, "latest"
+    # only what is routed from the start on (tests sharing a broker; see services.kafka_offsets)
+    api_offset_reset: Literal["earliest", "latest"] = "earliest"
     api_page_size_max: int = Field(default=500, gt=0)
     api_consumer_session_timeout_ms: int = Field(default=6000, ge=1000)
     api_feedback_ack_timeout_s: float = Field(default=10.0, gt=0)

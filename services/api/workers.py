@@ -14,11 +14,12 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from services.api.callbacks import Deliverer, DeliveryPolicy
-from services.api.consumer import ProjectorConfig
+from services.api.consumer import PROJECTED, ProjectorConfig
 from services.api.deps import ApiContext
 from services.api.projector import KafkaDeadLetters, Projector
 from services.api.rules import KafkaRules
 from services.api.settings import ApiSettings
+from services.kafka_offsets import start_at_end
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,11 @@ def _dead_letters(settings: ApiSettings) -> KafkaDeadLetters:
 
 
 def start_projector(api: ApiContext) -> Projector:
-    """Project ``handoff.tasks`` into the database, on a thread."""
+    """Project ``handoff.routed`` and ``handoff.sla`` into the database, on a thread (with
+    ``latest``, a new group starts at the topics' end, pinned before the API serves)."""
     settings = api.settings
+    if settings.api_offset_reset == "latest":
+        start_at_end(settings.kafka_bootstrap, settings.api_consumer_group, PROJECTED)
     config = ProjectorConfig(
         bootstrap=settings.kafka_bootstrap,
         group_id=settings.api_consumer_group,

@@ -8,8 +8,9 @@ from pathlib import Path
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from schemas import topics
+from services.kafka_offsets import to_pin
 from services.router.app import _faust_app
-from services.router.offsets import RAW_INPUTS, start_position, to_pin
+from services.router.offsets import RAW_INPUTS, start_position
 from services.router.settings import RouterSettings
 
 

@@ -104,6 +104,8 @@ def _loop(
     handled, last_seen = 0, time.monotonic()
     while config.max_messages is None or handled < config.max_messages:
         batch = consumer.poll(timeout_ms=500, max_records=1)
+        if not consumer.assignment():  # still joining the group: the idle time starts after
+            last_seen = time.monotonic()
         if not batch:
             if config.idle_exit_s is not None and time.monotonic() - last_seen > config.idle_exit_s:
                 break

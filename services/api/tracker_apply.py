@@ -159,6 +159,8 @@ def _loop(
     handled, last_seen = 0, time.monotonic()
     while config.idle_exit_s is None or time.monotonic() - last_seen <= config.idle_exit_s:
         batch = consumer.poll(timeout_ms=500, max_records=1)
+        if not consumer.assignment():  # still joining the group: not idle yet
+            last_seen = time.monotonic()
         for tp, records in batch.items():
             for record in records:
                 _handle(record, applier, dlq, config.retry_s)

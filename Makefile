@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: acceptance demo test unit integration lint bench kafka-up kafka-down clean venv chaos
+.PHONY: timed demo test unit integration lint bench kafka-up kafka-down clean venv chaos
 
 venv: $(STAMP)
 
@@ -23,18 +23,19 @@ demo: venv
 # Two pytest workers, each with its own broker and PostgreSQL (the session fixtures), a
 # test file at a time: the integration tests mostly wait on brokers and processes, and one
 # broker holding every test's topics slows down as the suite goes on. Kafka's jars are
-# fetched once first, so the two workers never download them at the same time.
+# fetched once first, so the two workers never download them at the same time. The few
+# tests that assert an issue's time bound (an answer within 1 s, a takeover within 15 s)
+# run after the rest, alone: on 2 shared cores a neighbour's CPU would decide them.
 test: venv
 	deploy/scripts/ensure-system.sh --with-postgres
 	$(BIN)/python -c 'from services.local.kafka import ensure_jars; ensure_jars()'
-	$(BIN)/pytest -n 2 --dist loadfile --durations=25 -m 'not under_load'
-	$(BIN)/pytest -m under_load
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25 -m 'not timed'
+	$(BIN)/pytest -m timed
 
-# The end-to-end tests that fail intermittently beside others under CI's load (a grouping
-# defect under load is open): make test runs them after the rest, alone, on a fresh broker.
-acceptance: venv
+# Only the tests that assert a time bound, alone.
+timed: venv
 	deploy/scripts/ensure-system.sh --with-postgres
-	$(BIN)/pytest -m under_load
+	$(BIN)/pytest -m timed
 
 unit: venv
 	$(BIN)/pytest tests/unit

@@ -37,7 +37,7 @@ def worker(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RouterWorker]:
     home = tmp_path_factory.mktemp("capacity")
-    with running_router(router_env(kafka_bootstrap, home), home) as running:
+    with running_router(router_env(kafka_bootstrap, home, only_new=True), home) as running:
         yield running
 
 
@@ -58,7 +58,6 @@ def answers_for(records: list[Any], task_ids: set[str]) -> list[TaskFeedback]:
     return [a for a in found if a.task_id in task_ids]
 
 
-@pytest.mark.under_load
 def test_a_product_without_free_units_is_never_promised(
     worker: RouterWorker, producer: Producer, kafka_bootstrap: str
 ) -> None:

@@ -72,7 +72,7 @@ def tasks_by_event(records: list[Any], run: str) -> dict[str, set[str]]:
     return found
 
 
-@pytest.mark.under_load
+@pytest.mark.timed
 def test_a_killed_workers_partitions_move_within_fifteen_seconds(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

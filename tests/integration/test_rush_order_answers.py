@@ -162,7 +162,7 @@ def updates_of(
     return [(at, fields) for at, rid, fields in salesforce.updates if rid == record_id]
 
 
-@pytest.mark.under_load
+@pytest.mark.timed
 def test_a_rush_order_is_answered_in_the_reps_salesforce(
     platform: Platform, salesforce: SalesforceTasks
 ) -> None:

@@ -83,7 +83,6 @@ def alerts(receiver: Origin, task_id: str) -> list[tuple[dict[str, str], dict[st
     return found
 
 
-@pytest.mark.under_load
 def test_a_breach_reaches_the_team_and_its_escalation_team_signed_and_retried(
     platform: Platform,
 ) -> None:

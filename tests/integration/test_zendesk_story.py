@@ -122,7 +122,6 @@ def all_grouped(platform: Platform, refs: set[str]) -> list[dict[str, Any]] | No
     return tasks if held >= refs else None
 
 
-@pytest.mark.under_load
 def test_five_zendesk_tickets_are_one_billing_task_answered_on_each_ticket(
     platform: Platform, zendesk: ZendeskTickets
 ) -> None:

@@ -158,7 +158,8 @@ def run_id() -> str:
 @pytest.fixture
 def group(bootstrap: str, run_id: str) -> str:
     name = f"test-api-projector-{run_id}"
-    start_group_at_end(bootstrap, name, topics.ROUTED)
+    for topic in (topics.ROUTED, topics.SLA):  # what the projector reads: only what comes next
+        start_group_at_end(bootstrap, name, topic)
     return name
 
 

@@ -77,7 +77,8 @@ def run() -> str:
 @pytest.fixture
 def api(bootstrap: str, database_url: str, engine: sa.Engine, run: str) -> Iterator[TestClient]:
     group = f"test-api-lifecycle-{run}"
-    start_group_at_end(bootstrap, group, topics.ROUTED)
+    for topic in (topics.ROUTED, topics.SLA):  # what the projector reads: only what comes next
+        start_group_at_end(bootstrap, group, topic)
     settings = ApiSettings(
         kafka_bootstrap=bootstrap,
         database_url=database_url,

@@ -92,7 +92,8 @@ def bootstrap(kafka_bootstrap: str) -> str:
 @pytest.fixture
 def api(bootstrap: str, database_url: str, engine: sa.Engine) -> Iterator[TestClient]:
     group = f"test-tracker-way-back-{uuid.uuid4().hex[:8]}"
-    start_group_at_end(bootstrap, group, topics.ROUTED)
+    for topic in (topics.ROUTED, topics.SLA):  # what the projector reads: only what comes next
+        start_group_at_end(bootstrap, group, topic)
     settings = ApiSettings(
         kafka_bootstrap=bootstrap,
         database_url=database_url,

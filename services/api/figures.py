@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final, TypeVar, cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 
-from services.api.lifecycle import ACTIVE
 from services.api.models import TASKS
+from services.api.models.rollups import active
 from services.api.rollup_reads import Sums, Window, get, read_rollups
 from services.api.rollups import version
 from services.api.tally import (
@@ -158,27 +158,33 @@ def figures(
     found = cached(
         conn,
         ("figures", window),
-        lambda: _Timed(_figures_of(conn, now, window), now, _next_deadline(conn, now)),
-        fresh=lambda timed: timed.since <= now < timed.until,
+        lambda: Timed(_figures_of(conn, now, window), now, _next_deadline(conn, now)),
+        fresh=lambda timed: timed.holds(now),
     )
     return found.value
 
 
 @dataclass(frozen=True)
-class _Timed:
+class Timed(Generic[T]):
     """Figures as of ``since``, and until when they hold: the next deadline of an open task
     (the open tasks past a deadline count as missed)."""
 
-    value: list[Figures]
+    value: T
     since: datetime
     until: datetime
 
+    def holds(self, now: datetime) -> bool:
+        return self.since <= now < self.until
+
 
 def _next_deadline(conn: sa.Connection, now: datetime) -> datetime:
-    t, active = TASKS.c, TASKS.c.state.in_(sorted(ACTIVE))
-    acknowledge = sa.select(sa.func.min(t.sla_due)).where(active, t.sla_due > now)
-    resolve = sa.select(sa.func.min(t.resolve_by)).where(active, t.resolve_by > now)
-    found = [conn.scalar(acknowledge), conn.scalar(resolve)]
+    t = TASKS.c
+    acknowledge = sa.select(sa.func.min(t.sla_due)).where(active(), t.sla_due > now)
+    resolve = sa.select(sa.func.min(t.resolve_by)).where(active(), t.resolve_by > now)
+    return _first(conn.scalar(acknowledge), conn.scalar(resolve))
+
+
+def _first(*found: datetime | None) -> datetime:
     return min((at for at in found if at is not None), default=FOREVER)
 
 
@@ -228,7 +234,7 @@ def _overdue(conn: sa.Connection, now: datetime, window: Window) -> dict[Pair, t
     res = sa.func.sum(sa.case((deadline <= now, 1), else_=0))
     query = (
         sa.select(t.department, t.source, t.team, t.answered_by, ack, res)
-        .where(t.state.in_(sorted(ACTIVE)), t.sla_due <= now, *_task_filters(window))
+        .where(active(), t.sla_due <= now, *_task_filters(window))
         .group_by(t.department, t.source, t.team, t.answered_by)
     )
     out: dict[Pair, tuple[int, int]] = {}
@@ -305,3 +311,49 @@ def _waiting(sums: Sums, department: str, team: str) -> Waiting:
         router_answered=router.count,
         router_median_feedback_latency_s=router.p50,
     )
+
+
+# --- SLA standing of the active tasks -------------------------------------------------------
+
+AT_RISK: Final = timedelta(hours=1)
+Standing = dict[tuple[str, str], int]  # (team, ok / at_risk / breached) -> active tasks
+
+
+def sla_standing(conn: sa.Connection, *, now: datetime, at_risk: timedelta = AT_RISK) -> Standing:
+    """Active tasks per team whose ``sla_due`` has passed (breached), comes within
+    ``at_risk`` (at_risk), or not (ok): the Prometheus gauge's split, read from the active
+    tasks' index alone, and kept until a deadline moves a task across a line (or a task
+    changes: the rollups' version moves on)."""
+    found = cached(
+        conn,
+        ("standing", at_risk),
+        lambda: Timed(_standing(conn, now, at_risk), now, _next_line(conn, now, at_risk)),
+        fresh=lambda timed: timed.holds(now),
+    )
+    return found.value
+
+
+def _standing(conn: sa.Connection, now: datetime, at_risk: timedelta) -> Standing:
+    t = TASKS.c
+    line = sa.case(
+        (t.sla_due < now, "breached"), (t.sla_due < now + at_risk, "at_risk"), else_="ok"
+    )
+    of_active = sa.select(t.team, line.label("sla")).where(active())
+    rows = of_active.subquery()  # PostgreSQL does not see two bound CASEs as one GROUP BY key
+    query = sa.select(rows.c.team, rows.c.sla, sa.func.count()).group_by(rows.c.team, rows.c.sla)
+    return {(str(team), str(sla)): int(n) for team, sla, n in conn.execute(query)}
+
+
+def holds_until(conn: sa.Connection, now: datetime) -> datetime:
+    """Until when figures and SLA standing read at ``now`` hold (while the rollups do not
+    change): the next deadline of an active task, or its next crossing into at risk."""
+    return min(_next_deadline(conn, now), _next_line(conn, now, AT_RISK))
+
+
+def _next_line(conn: sa.Connection, now: datetime, at_risk: timedelta) -> datetime:
+    """When the next active task turns breached or at risk: the standing holds until then."""
+    t = TASKS.c
+    due = conn.scalar(sa.select(sa.func.min(t.sla_due)).where(active(), t.sla_due >= now))
+    later = sa.select(sa.func.min(t.sla_due)).where(active(), t.sla_due >= now + at_risk)
+    risky = conn.scalar(later)
+    return _first(due, risky - at_risk if risky is not None else None)

@@ -3,8 +3,9 @@
 Keys are asking department (the request's source's) x answering team x answered_by
 (``team``: people; ``router``: the router's own instant answers). Latencies come from
 fixed log-spaced bins: every percentile is within 1.01 % of the exact nearest-rank value
-(exact while a bin holds one distinct value). Windows: whole hours come from the hourly
-rollups, the partial hours at either end from the task rows, so a window is exact.
+(exact while a bin holds one distinct value). Windows: whole UTC days come from the daily
+rollups, the whole hours around them from the hourly ones, the partial hours at either end
+from the task rows, so a window is exact.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from services.api.models import DELIVERIES, ORIGINS, ROLLUPS, TASKS
-from services.api.models.rollups import ALL, ALL_TIME, HOUR
-from services.api.rollups import decode_bins, snapshot
-from services.api.tally import Delta, Key, hour_of, increments, keys_of
-from services.core.stats import LatencySummary, merge_bins
+from services.api.models.rollups import ALL, ALL_TIME, DAY, HOUR
+from services.api.rollups import add_encoded, snapshot
+from services.api.tally import Delta, Key, day_of, hour_of, increments, keys_of
+from services.core.stats import LatencySummary
 
 Sums = dict[Key, Delta]  # (measure, department, team, answered_by) -> count and bins
 EDGE_CHUNK = 2000
@@ -48,7 +49,9 @@ def read_rollups(conn: sa.Connection, measures: Sequence[str], window: Window) -
     last = hour_of(window.until) if window.until is not None else None
     if first is not None and last is not None and first >= last:
         return _exact(conn, measures, window, window.since, window.until)
-    sums = _rows(conn, measures, window, HOUR, first, last)
+    sums: Sums = {}
+    for span in spans(first, last):
+        _rows(conn, measures, window, span, sums)
     if window.since is not None and first is not None and window.since < first:
         _add(sums, _exact(conn, measures, window, window.since, first))
     if window.until is not None and last is not None and last < window.until:
@@ -59,6 +62,29 @@ def read_rollups(conn: sa.Connection, measures: Sequence[str], window: Window) -
 def _ceil_hour(at: datetime) -> datetime:
     floor = hour_of(at)
     return floor if floor == at else floor + timedelta(hours=1)
+
+
+def _ceil_day(at: datetime) -> datetime:
+    floor = day_of(at)
+    return floor if floor == at else floor + timedelta(days=1)
+
+
+Span = tuple[str, datetime | None, datetime | None]  # grain, [from, to): None is open
+
+
+def spans(first: datetime | None, last: datetime | None) -> list[Span]:
+    """Whole hours [first, last) as rollup rows: the whole days in it from the daily rows, the
+    hours before and after them from the hourly ones (few: under a day at either end)."""
+    start = _ceil_day(first) if first is not None else None
+    end = day_of(last) if last is not None else None
+    if start is not None and end is not None and start >= end:
+        return [(HOUR, first, last)]
+    out: list[Span] = [(DAY, start, end)]
+    if first is not None and start is not None and first < start:
+        out.insert(0, (HOUR, first, start))
+    if last is not None and end is not None and end < last:
+        out.append((HOUR, end, last))
+    return out
 
 
 def _all_time(conn: sa.Connection, measures: Sequence[str], window: Window) -> Sums:
@@ -75,13 +101,10 @@ def _all_time(conn: sa.Connection, measures: Sequence[str], window: Window) -> S
 
 
 def _rows(
-    conn: sa.Connection,
-    measures: Sequence[str],
-    window: Window,
-    grain: str,
-    first: datetime | None,
-    last: datetime | None,
-) -> Sums:
+    conn: sa.Connection, measures: Sequence[str], window: Window, span: Span, sums: Sums
+) -> None:
+    """Add the rows of one grain over [from, to) to ``sums``."""
+    grain, first, last = span
     r = ROLLUPS.c
     query = sa.select(r.measure, r.department, r.team, r.answered_by, r.n, r.bins).where(
         r.grain == grain, r.measure.in_(measures), *_key_filters(window)
@@ -90,13 +113,10 @@ def _rows(
         query = query.where(r.bucket >= first)
     if last is not None:
         query = query.where(r.bucket < last)
-    sums: Sums = {}
     for measure, department, team, by, n, bins in conn.execute(query):
         delta = sums.setdefault((measure, department, team, by), Delta())
         delta.n += n
-        if bins:
-            merge_bins(delta.bins, decode_bins(bins))
-    return sums
+        add_encoded(delta.bins, bins)
 
 
 def _key_filters(window: Window) -> list[sa.ColumnElement[bool]]:

@@ -32,6 +32,7 @@ from services.api.tally import (
     OriginFacts,
     RollupKey,
     TaskFacts,
+    bucket_of,
     diff,
     hour_of,
     increments,
@@ -247,6 +248,18 @@ def decode_bins(text: str | None) -> dict[int, tuple[int, float]]:
     return {int(i): (int(c), float(t)) for i, (c, t) in json.loads(text).items()}
 
 
+def add_encoded(into: dict[int, tuple[int, float]], text: str | None) -> None:
+    """Add a row's bins to ``into`` as they are decoded (a window's read adds thousands of
+    rows: this is its inner loop). Unlike ``merge_bins`` an emptied bin may stay, at zero:
+    stored rows count nothing negative, and a summary reads only the bins that count."""
+    if not text:
+        return
+    for index, (count, total) in json.loads(text).items():
+        key = int(index)
+        old = into.get(key)
+        into[key] = (old[0] + count, old[1] + total) if old else (count, float(total))
+
+
 # --- rebuilding -----------------------------------------------------------------------------
 
 
@@ -254,8 +267,8 @@ def rebuild(conn: sa.Connection, chunk: int = REBUILD_CHUNK) -> int:
     """Recompute every rollup from the task rows (in ``conn``'s transaction); tasks read.
 
     Tasks are read in the order of their raise; a task adds nothing before it was
-    raised, so an hour before the next chunk's first raise is final: it is
-    inserted then, never read back. The all-time rows are written last.
+    raised, so an hour (or a day) before the next chunk's first raise is final: it
+    is inserted then, never read back. The all-time rows are written last.
     """
     was = version(conn)
     conn.execute(ROLLUPS.delete())
@@ -276,14 +289,19 @@ def rebuild(conn: sa.Connection, chunk: int = REBUILD_CHUNK) -> int:
 
 
 def version(conn: sa.Connection) -> int:
-    """The rollups' version: it moves on with every change of them."""
-    where = [ROLLUPS.c[name] == value for name, value in zip(KEY_COLUMNS, VERSION, strict=True)]
-    return int(conn.scalar(sa.select(ROLLUPS.c.n).where(*where)) or 0)
+    """The rollups' version: it moves on with every change of them (read before every cached
+    figure: one statement, built once)."""
+    return int(conn.scalar(_VERSION_QUERY) or 0)
+
+
+_VERSION_QUERY: Final = sa.select(ROLLUPS.c.n).where(
+    *(ROLLUPS.c[name] == value for name, value in zip(KEY_COLUMNS, VERSION, strict=True))
+)
 
 
 def _before(frontier: datetime) -> Callable[[RollupKey], bool]:
-    """Whether a rollup row is an hour before ``frontier``."""
-    return lambda key: key[0] != ALL and key[1] < frontier
+    """Whether a rollup row is an hour (or a day) that ends at or before ``frontier``."""
+    return lambda key: key[0] != ALL and key[1] < bucket_of(key[0], frontier)
 
 
 def _insert_final(

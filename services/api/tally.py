@@ -3,7 +3,7 @@
 A task's *increments* are every count and latency it adds to the figures, each
 at its own time (the task's or the request's raise, or the answer's delivery)
 and key (asking department, answering team, answered_by). The rollups hold
-their sums per hour and for all time; a change of a task is tallied as its
+their sums per hour, per UTC day and for all time; a change of a task is tallied as its
 increments after the change minus those before (``diff``), so a replayed
 event, which changes nothing, counts nothing.
 """
@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Final
 
 from services.api.lifecycle import ACTIVE
-from services.api.models.rollups import ALL, ALL_TIME, HOUR
+from services.api.models.rollups import ALL, ALL_TIME, DAY, HOUR
 from services.core.departments import asking_department
 from services.core.stats import Bins, LatencySummary, add_value, merge_bins, summarize_bins
 
@@ -165,6 +165,16 @@ def hour_of(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
+def day_of(at: datetime) -> datetime:
+    """The start of ``at``'s day (UTC: the rollups' times are UTC)."""
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def bucket_of(grain: str, at: datetime) -> datetime:
+    """The start of the ``grain`` bucket holding ``at``."""
+    return day_of(at) if grain == DAY else hour_of(at) if grain == HOUR else ALL_TIME
+
+
 def keys_of(inc: Increment) -> list[Key]:
     """The rollup keys an increment adds to: its own, and for answers per team and overall."""
     key = (inc.measure, inc.department, inc.team, inc.answered_by)
@@ -180,11 +190,12 @@ def keys_of(inc: Increment) -> list[Key]:
 def rollup_deltas(
     incs: Iterable[Increment], sign: int = 1, into: dict[RollupKey, Delta] | None = None
 ) -> dict[RollupKey, Delta]:
-    """The increments summed per rollup row: their hour's and the all-time one."""
+    """The increments summed per rollup row: their hour's, their day's and the all-time one."""
     out = {} if into is None else into
     for inc in incs:
+        buckets = ((HOUR, hour_of(inc.at)), (DAY, day_of(inc.at)), (ALL, ALL_TIME))
         for key in keys_of(inc):
-            for grain, bucket in ((HOUR, hour_of(inc.at)), (ALL, ALL_TIME)):
+            for grain, bucket in buckets:
                 out.setdefault((grain, bucket, *key), Delta()).add(inc, sign)
     return out
 

@@ -1,7 +1,9 @@
 """The overview's figures: who waits on whom, SLA standing, and the charts' series.
 
 Built from the very functions ``/v1/stats/*`` and ``/v1/teams`` answer with,
-called as the same principal, so the page and the API cannot disagree.
+called as the same principal, so the page and the API cannot disagree; the
+charts and the SLA standing from the rollups and the active tasks' index
+(``services.api.figures``), never from a scan of the tasks.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import sqlalchemy as sa
+
+from services.api import figures
 from services.api.auth import Principal
 from services.api.dashboard import series as timeseries
 from services.api.deps import ApiContext
-from services.api.metrics import RollupCollector
 from services.api.payloads.stats import FiguresOut, WaitingOut
-from services.api.routes import stats
 
 
 @dataclass(frozen=True)
@@ -137,29 +140,38 @@ def answers(pairs: list[WaitingOut]) -> dict[str, int]:
     }
 
 
-def _risk(api: ApiContext) -> dict[tuple[str, str], int]:
-    """Active tasks per (team, ok/at_risk/breached): the query the Prometheus gauge reads
-    (over the active tasks only, not every task: it stays cheap as the table grows)."""
-    return RollupCollector(api.engine, clock=api.clock).read()[0]
-
-
 def build(api: ApiContext, principal: Principal, window: str) -> Overview:
+    """The overview as ``principal`` sees it, once per version of the rollups (and until an
+    active task's deadline moves a figure): a page view reads one row when nothing changed."""
     window = timeseries.window_of(window)
     now = api.clock()
+    key = ("overview", window, timeseries.window_start(window, now), principal)
+    with api.engine.connect() as conn:
+        found = figures.cached(
+            conn,
+            key,
+            lambda: figures.Timed(
+                _build(conn, principal, window, now), now, figures.holds_until(conn, now)
+            ),
+            fresh=lambda timed: timed.holds(now),
+        )
+    return found.value
+
+
+def _build(conn: sa.Connection, principal: Principal, window: str, now: datetime) -> Overview:
+    """What ``/v1/stats/who-waits`` and ``/v1/stats/figures`` answer for the window, the SLA
+    standing per team, the charts' series."""
     since = timeseries.window_start(window, now)
-    pairs = stats.stats_who_waits(principal, api, since=since, until=None).pairs
-    groups = stats.stats_figures(
-        principal, api, since=since, until=None, team=None, department=None
-    ).groups
-    rows = timeseries.rows_in(api.engine, since)
-    teams_now = standings(principal, _risk(api), groups)
+    pairs = [WaitingOut.of(w) for w in figures.who_waits(conn, since=since)]
+    groups = [FiguresOut.of(f) for f in figures.figures(conn, now=now, since=since)]
+    teams_now = standings(principal, figures.sla_standing(conn, now=now), groups)
     return Overview(
         window=window,
         since=since,
         matrix=matrix(pairs, groups),
         standings=teams_now,
         answers=answers(pairs),
-        series=timeseries.series(rows, now=now, window=window),
+        series=timeseries.from_rollups(conn, now=now, window=window),
         totals=totals(teams_now),
     )
 
@@ -173,9 +185,9 @@ class SalesView:
 
 
 def sales_view(api: ApiContext, principal: Principal) -> SalesView:
-    since = timeseries.window_start("30d", api.clock())
-    groups = stats.stats_figures(
-        principal, api, since=since, until=None, team=None, department="sales"
-    ).groups
-    rows = [row for row in timeseries.rows_in(api.engine, since) if row.department == "sales"]
-    return SalesView(groups=groups, answers=timeseries.answer_split(rows))
+    now = api.clock()
+    since = timeseries.window_start("30d", now)
+    with api.engine.connect() as conn:
+        found = figures.figures(conn, now=now, since=since, department="sales")
+        answered = timeseries.answers_of(conn, since=since, department="sales")
+    return SalesView(groups=[FiguresOut.of(f) for f in found], answers=answered)

@@ -4,9 +4,12 @@ Every figure is read from the rollups (``services.api.figures``), not from a sca
 of the tasks; see ``services/api/rollups.py`` for which function gives what.
 """
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from pydantic import BaseModel
 
 from services.api import figures as read
 from services.api.deps import Api, Reader
@@ -22,6 +25,19 @@ from services.api.payloads.stats import (
 )
 
 router = APIRouter(prefix="/v1/stats")
+_rendered: dict[int, tuple[object, bytes]] = {}
+
+
+def as_json(found: object, page: Callable[[], BaseModel]) -> Response:
+    """``page()`` as FastAPI would send it (its ``response_model``'s JSON), rendered once per
+    figures object: a cache hit of the figures sends the very bytes of the last request."""
+    kept = _rendered.get(id(found))
+    if kept is None or kept[0] is not found:  # the figures object is kept: its id is its own
+        if len(_rendered) >= 64:
+            _rendered.clear()
+        kept = (found, page().model_dump_json(by_alias=True).encode())
+        _rendered[id(found)] = kept
+    return Response(content=kept[1], media_type="application/json")
 
 
 @router.get(
@@ -40,9 +56,10 @@ def feedback_latency(
         UtcInstant | None,
         Query(description="Only answers delivered at or after this (ISO 8601, with offset)"),
     ] = None,
-) -> LatencyStats:
+) -> Response:
     with api.engine.connect() as conn:
-        return LatencyStats.of(read.feedback_latency(conn, team=team, since=since))
+        found = read.feedback_latency(conn, team=team, since=since)
+    return as_json(found, lambda: LatencyStats.of(found))
 
 
 @router.get(
@@ -62,11 +79,15 @@ def stats_figures(
     department: Annotated[
         str | None, Query(min_length=1, max_length=64, description="The asking department")
     ] = None,
-) -> FiguresPage:
+) -> Response:
     with api.engine.connect() as conn:
         found = read.figures(
             conn, now=api.clock(), since=since, until=until, team=team, department=department
         )
+    return as_json(found, lambda: figures_page(found))
+
+
+def figures_page(found: list[read.Figures]) -> FiguresPage:
     return FiguresPage(groups=[FiguresOut.of(f) for f in found])
 
 

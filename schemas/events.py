@@ -61,6 +61,9 @@ Component = Annotated[Name, BeforeValidator(_lower)]
 
 _Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+_Domain = Annotated[
+    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=253)
+]
 CustomValue = Annotated[str, StringConstraints(max_length=2000)] | int | float | bool | None
 
 
@@ -102,6 +105,12 @@ class SupportTicket(_Model):
     organization: Text | None = Field(default=None, description="The customer's organization")
     crm_account_id: _Ref | None = Field(default=None, description="For identity resolution")
     company_id: _Ref | None = Field(default=None, description="For identity resolution")
+    company_domains: list[_Domain] | None = Field(
+        default=None,
+        max_length=50,
+        description="The organisation's e-mail domains (Zendesk's organization.domain_names): "
+        "each is linked to company_id for identity resolution",
+    )
     tags: list[Tag] | None = Field(default=None, max_length=100)
     custom_fields: dict[Tag, CustomValue] | None = Field(default=None, max_length=200)
     updated_at: AwareDatetime | None = None

@@ -13,6 +13,7 @@ SLA = "handoff.sla"
 DLQ = "handoff.dlq"
 TRACKER = "handoff.tracker"  # tracker webhooks -> lifecycle changes (schemas.trackers)
 RULES = "handoff.rules"  # compacted: the published rule set, one record per version
+ACCOUNTS = "handoff.accounts"  # compacted: the API's alias map (名寄せ), keyed by alias
 
 # The router's own topics, one set per router app (Faust app id), like Faust's
 # changelogs: ``<app id>-<suffix>``. Only that app's workers produce and consume them.

@@ -145,4 +145,12 @@ def ensure_router_topics(
     internal = [topics.router_topic(app_id, suffix) for suffix in topics.ROUTER_INTERNAL]
     created += ensure_topics(bootstrap, internal, partitions)
     created += ensure_topics(bootstrap, changelogs, partitions, {"cleanup.policy": "compact"})
+    created += ensure_accounts_topic(bootstrap, partitions)
     return created + ensure_rules_topic(bootstrap)
+
+
+def ensure_accounts_topic(bootstrap: str, partitions: int) -> list[str]:
+    """The compacted topic of the API's alias map (名寄せ), keyed by alias, partitioned like
+    the rest (the router relays each record under its key)."""
+    config = {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
+    return ensure_topics(bootstrap, [topics.ACCOUNTS], partitions, config)

@@ -57,7 +57,8 @@ def apply_link(
     """Link ``identifiers`` (into ``keep``'s account when given); the account they are now."""
     linked = link(_known(conn, [*identifiers, *([keep] if keep else [])]), identifiers, keep)
     for alias, account in linked.aliases.items():
-        _upsert(conn, {"alias": alias, "account": account, "origin": origin, "updated_at": now})
+        row = {"alias": alias, "account": account, "origin": origin, "updated_at": now}
+        _upsert(conn, row | {"published": False})  # the router's index follows (accounts_feed)
     for table in MOVED_WITH_ACCOUNT if linked.merged else ():
         moved = table.c.account.in_(linked.merged)
         conn.execute(sa.update(table).where(moved).values(account=linked.account))
@@ -120,5 +121,6 @@ def _pairs(conn: sa.Connection, where: sa.ColumnElement[bool]) -> dict[str, str]
 def _upsert(conn: sa.Connection, row: dict[str, Any]) -> None:
     insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     stmt = insert(ACCOUNT_ALIASES).values(row)
-    changed = {name: stmt.excluded[name] for name in ("account", "origin", "updated_at")}
+    names = ("account", "origin", "updated_at", "published")
+    changed = {name: stmt.excluded[name] for name in names}
     conn.execute(stmt.on_conflict_do_update(index_elements=["alias"], set_=changed))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
 import typer
 
 accounts_app = typer.Typer(
@@ -93,3 +96,44 @@ def accounts_show(account: str = typer.Argument(help="Any identifier of the acco
     typer.echo(found)
     for row in rows:
         typer.echo(f"  {row['alias']}\t{row['origin']}\t{row['updated_at'].isoformat()}")
+
+
+@accounts_app.command("locale")
+def accounts_locale(
+    account: str = typer.Argument(help="Any identifier of the account."),
+    locale: str | None = typer.Argument(None, help="ja or en; omitted: show it."),
+    clear: bool = typer.Option(False, "--clear", help="Back to the configured default."),
+) -> None:
+    """The language the router answers an account in (a request's own locale still wins)."""
+    from services.api.accounts_locales import LOCALES, account_locale, set_locale
+    from services.api.clock import utc_now
+    from services.core.identity import identifier
+
+    if locale is not None and locale not in LOCALES:
+        typer.echo(f"error: locale must be one of {', '.join(LOCALES)}, not {locale!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        given = identifier(account)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    with _begin() as conn:
+        if locale is not None or clear:
+            set_locale(conn, given, locale, utc_now())
+        typer.echo(account_locale(conn, given) or "default")
+
+
+@contextmanager
+def _begin() -> Iterator[sa.Connection]:
+    """A transaction on the API's database (migrated first)."""
+    from services.api.db import make_engine, upgrade
+    from services.api.settings import ApiSettings
+
+    url = ApiSettings().database_url
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()

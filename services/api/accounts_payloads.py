@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
@@ -48,3 +48,17 @@ class MergeRequest(BaseModel):
 
 class ImportOut(BaseModel):
     linked: int = Field(description="Lines (account,domain) linked")
+
+
+class LocaleRequest(BaseModel):
+    """The language the router's answers to this account's requests are written in."""
+
+    locale: Literal["ja", "en"] | None = Field(
+        description="ja or en; null: the configured default again. A request's own locale "
+        "(a Salesforce owner's LanguageLocaleKey) still wins"
+    )
+
+
+class AccountLocaleOut(BaseModel):
+    account: str = Field(description="The account the identifier resolves to")
+    locale: str | None = Field(description="ja or en; null: the configured default applies")

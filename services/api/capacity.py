@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from schemas.events import CloudEvent, TaskRouted
 from schemas.orders import HOLD_RELEASED, HoldReleased
+from services.api.accounts_locales import account_locale
 from services.api.errors import InvalidEventError
 from services.api.feedback import owe_order_answer
 from services.api.models.capacity import CapacityHold, TaskOrder
@@ -45,8 +46,9 @@ def store_order(conn: sa.Connection, event: CloudEvent, *, locale: str, now: dat
         _insert_if_absent(
             conn, CapacityHold, hold_row(routed), CapacityHold.hold_id == routed.held.hold_id
         )
-    if inserted:
-        owe_order_answer(conn, routed, default_locale=locale, now=now)
+    if inserted:  # the request's locale, else the account's, else the configured default
+        default = account_locale(conn, routed.account) or locale
+        owe_order_answer(conn, routed, default_locale=default, now=now)
     return inserted
 
 

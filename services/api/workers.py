@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from services.api.accounts_feed import AliasPublisher
 from services.api.callbacks import Deliverer, DeliveryPolicy
 from services.api.consumer import PROJECTED, ProjectorConfig
 from services.api.deps import ApiContext
@@ -94,6 +95,20 @@ class _Running:
     projector: Projector | None
     deliverer: Deliverer | None
     parked: Any  # where the deliverer parks: given, or built here (then closed here)
+    aliases: AliasPublisher | None = None  # the alias map to the router (with the projector)
+
+
+def start_alias_feed(api: ApiContext) -> AliasPublisher:
+    """Publish the alias map (名寄せ) to ``handoff.accounts``, on a thread."""
+    settings = api.settings
+    feed = AliasPublisher(
+        api.engine,
+        settings.kafka_bootstrap,
+        settings.topic_partitions,
+        ack_timeout_s=settings.api_feedback_ack_timeout_s,
+    )
+    feed.start()
+    return feed
 
 
 def _start(api: ApiContext) -> _Running:
@@ -106,7 +121,8 @@ def _start(api: ApiContext) -> _Running:
         deliverer = start_deliverer(api, parked)
     if workers.rules_feed:
         workers.kafka_rules.start()
-    return _Running(projector, deliverer, parked)
+    aliases = start_alias_feed(api) if workers.projector else None
+    return _Running(projector, deliverer, parked, aliases)
 
 
 async def _stop(api: ApiContext, running: _Running) -> None:
@@ -120,6 +136,8 @@ async def _stop(api: ApiContext, running: _Running) -> None:
             await run_in_threadpool(running.parked.close)
     if running.projector is not None:
         await run_in_threadpool(running.projector.stop)
+    if running.aliases is not None:
+        await run_in_threadpool(running.aliases.stop)
     await _close(api)
 
 

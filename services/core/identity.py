@@ -68,6 +68,7 @@ def _email_account(email: str) -> Account:
 
 # ---- the alias map (名寄せ): identifiers seen together are one account ----------------------
 
+MAX_LINKED = 8  # identifiers one request links (what task.routed carries)
 KIND_RANK: dict[AccountKind, int] = {"crm": 0, "company": 1, "email_domain": 2, "email_address": 3}
 
 
@@ -88,7 +89,17 @@ def request_identifiers(data: Mapping[str, object]) -> list[str]:
     if isinstance(email, str) and "@" in email:
         with suppress(ValueError):  # not an address: it links nothing
             found.append(_email_account(email).value)
-    return found
+    found += _domains(data.get("company_domains"))
+    return list(dict.fromkeys(found))[:MAX_LINKED]
+
+
+def _domains(given: object) -> list[str]:
+    """An organisation's own e-mail domains (a public mail domain is nobody's: skipped)."""
+    found = []
+    for domain in given if isinstance(given, list) else ():
+        with suppress(ValueError, AttributeError):
+            found.append(identifier(str(domain).removeprefix("@")))
+    return [d for d in found if kind_of(d) == "email_domain"]
 
 
 def canonical(accounts: Iterable[str]) -> str:

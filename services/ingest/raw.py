@@ -72,8 +72,10 @@ class RawIngest:
         limits: JsonLimits | None = None,
         window: TimeWindow | None = None,
         labels: Mapping[str, LabelMap] | None = None,
+        lead_statuses: Mapping[str, str] | None = None,
     ) -> None:
         self._labels = labels or {}  # per source: routing labels from its fields and tags
+        self._lead_statuses = lead_statuses  # the configured lead-status map (else defaults)
         self._limits = limits or JsonLimits()
         self._window = window or TimeWindow()
         self._consumer = consumer
@@ -161,6 +163,8 @@ class RawIngest:
         )
         if self._loss_reasons is not None:
             ctx = replace(ctx, loss_reasons=self._loss_reasons)
+        if self._lead_statuses is not None:
+            ctx = replace(ctx, lead_statuses=self._lead_statuses)
         if source == "capacity-csv":
             return adapter(raw, ctx)
         return adapter(decode_json(raw, self._limits, ("value",)), ctx)
@@ -295,6 +299,7 @@ def _consume(
         limits=settings.json_limits(),
         window=settings.time_window(),
         labels={name: config.labels for name, config in settings.ingest_sources.items()},
+        lead_statuses=settings.lead_statuses(),
     )
     status.health = worker.health
     log.info("raw ingest consuming %s", ", ".join(names))

@@ -20,7 +20,8 @@ acknowledged by the broker (manual acks), so nothing is lost.
         ─▶ feedback + routed (held, or refused) | <app>-groups (planning) | routed (released)
   <app>-groups ─ group_routed_decision (table group_keys_to_tasks)
         ─▶ routed + team.<team>, <app>-clocks (start), <app>-accounts (add)
-  <app>-accounts ─ track_account_tasks (table accounts_to_open_tasks)
+  <app>-accounts ─ track_account_tasks (table accounts_to_open_tasks; linked ones mirror)
+  accounts ─ relay_account_aliases ─▶ <app>-accounts (the API's alias map: account_links)
   feedback ─ stop_sla_clocks ─▶ <app>-clocks (stop, reassign)
   <app>-clocks ─ track_sla_clock (table task_ids_to_clocks), and a 1 s timer
         ─▶ sla (at_risk / breached), team.<escalate_to>, <app>-groups (close)
@@ -95,6 +96,7 @@ GROUP_AGENT_NAME: Final = "group_routed_decision"
 CLOCK_AGENT_NAME: Final = "track_sla_clock"
 FEEDBACK_AGENT_NAME: Final = "stop_sla_clocks"
 ACCOUNT_AGENT_NAME: Final = "track_account_tasks"
+ALIAS_AGENT_NAME: Final = "relay_account_aliases"
 CAPACITY_AGENT_NAME: Final = "track_line_capacity"
 RUSH_AGENT_NAME: Final = "check_rush_order"
 GROUPS_TABLE: Final = "group_keys_to_tasks"
@@ -160,6 +162,7 @@ def build_app(
     agent(CLOCK_AGENT_NAME, names.clocks, clocks.track_sla_clock)
     agent(FEEDBACK_AGENT_NAME, topics.FEEDBACK, clocks.stop_sla_clocks)
     agent(ACCOUNT_AGENT_NAME, names.accounts, AccountHandlers(context).track_account_tasks)
+    agent(ALIAS_AGENT_NAME, topics.ACCOUNTS, AccountHandlers(context).relay_alias)
     agent(CAPACITY_AGENT_NAME, topics.INGEST_CAPACITY, capacity.track_line_capacity)
     agent(RUSH_AGENT_NAME, names.capacity, capacity.check_rush_order)
 

@@ -1,15 +1,19 @@
 """One customer across three tools is one account (issue 11, acceptance 3).
 
 Every part is real: ingest, router and API run as processes on a real broker and
-PostgreSQL. The customer raises a Zendesk ticket (its organisation, whose requester
-writes from the company's domain), a HubSpot lead on the same domain, and in Salesforce a
-lead is converted (its e-mail, its new AccountId: the contact that links the domain to
+PostgreSQL. The customer raises a Zendesk ticket (its organisation, with the company's
+domain in its ``domain_names``; the requester writes from a personal address, so the
+organisation's domains are the only link), a HubSpot lead on the same domain, and in
+Salesforce a lead is converted (its e-mail, its new AccountId: the contact that links the domain to
 the account) and the opportunity is worked. The three tasks -- in support and in
 marketing -- are one account and list each other as related.
 
 Payloads follow the vendors' documents: Zendesk's ticket (the repo's fixture
-zendesk_ticket_created.json, cited there), HubSpot's CRM v3 contact with ``email``,
-``lifecyclestage`` and properties (https://developers.hubspot.com/docs/api/CRM/Contacts),
+zendesk_ticket_created.json, cited there) with its organization as the Organizations API
+shows one (``id``, ``name``, ``external_id``, ``domain_names``: "An array of domain names
+associated with this organization",
+https://developer.zendesk.com/api-reference/ticketing/organizations/organizations/),
+HubSpot's CRM v3 contact with ``email``, ``lifecyclestage`` and properties (https://developers.hubspot.com/docs/api/CRM/Contacts),
 Salesforce's converted Lead (ConvertedAccountId, ConvertedContactId,
 ConvertedOpportunityId as convertLead() sets them,
 https://developer.salesforce.com/docs/atlas.en-us.api.meta/object_ref/sforce_api_calls_convertlead.htm)
@@ -57,9 +61,10 @@ def zendesk_ticket(run: str, domain: str) -> dict[str, Any]:
     ticket: dict[str, Any] = json.loads((FIXTURES / "zendesk_ticket_created.json").read_text())
     ticket["ticket"] |= {
         "id": int(run[:6], 16),
-        "requester": {"id": 20978392, "name": "山田 太郎", "email": f"taro.yamada@{domain}"},
-        "organization": {"id": 509974, "name": "アクメ精機", "external_id": f"ACME-{run}"},
-    }
+        "requester": {"id": 20978392, "name": "山田 太郎", "email": f"taro.{run}@gmail.com"},
+        "organization": {"id": 509974, "name": "アクメ精機", "external_id": f"ACME-{run}",
+                         "domain_names": [f"acme-{run}.com", domain]},
+    }  # fmt: skip
     return ticket
 
 
@@ -138,3 +143,6 @@ def test_a_ticket_a_lead_and_an_opportunity_are_one_account(platform: Platform) 
         assert related == {t["task_id"] for s, t in tasks.items() if s != source}, source
     assert tasks["/sources/zendesk"]["team"] != tasks["/sources/hubspot"]["team"]
     assert account_tasks(platform, f"company:ACME-{run}")["account"] == account
+    aliases = httpx.get(f"{platform.api.url}/v1/accounts/{account}/aliases", timeout=30).json()
+    learned = {a["alias"] for a in aliases["aliases"] if a["origin"] == "learned"}
+    assert {f"company:ACME-{run}", domain, f"acme-{run}.com"} <= learned  # via domain_names

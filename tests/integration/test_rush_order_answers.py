@@ -223,6 +223,40 @@ def test_a_rush_order_is_answered_in_the_reps_salesforce(
     assert salesforce.refused == []
 
 
+def test_an_order_without_a_locale_is_answered_in_the_accounts_language(
+    platform: Platform, salesforce: SalesforceTasks
+) -> None:
+    """The rep's owner record names no language: a ``ja`` account (set by an admin) is
+    answered in Japanese, an ``en`` one in English (the configured default is ``en``; the
+    account set to ``ja`` is the proof the account's locale is read)."""
+    run = uuid.uuid4().hex[:8]
+    product, plant = f"wx-{run}", f"浜松-{run[:4]}"
+    register_salesforce(platform, salesforce)
+    publish_capacity(platform, product, plant)
+    accounts = {"ja": f"0015g{run}JaAAB", "en": f"0015g{run}EnAAB"}
+    for locale, account in accounts.items():
+        url = f"{platform.api.url}/v1/accounts/crm:{account}/locale"
+        response = httpx.put(url, json={"locale": locale}, timeout=30)
+        assert response.json() == {"account": f"crm:{account}", "locale": locale}, response.text
+    due = (datetime.now(UTC).date() + timedelta(days=5)).isoformat()
+    probe = f"00T5g{uuid.uuid4().hex[:10]}"
+    post_order(platform, rush_order(probe, product, 1, due, datetime.now(UTC)))
+    wait_for("the probe answered", lambda: bool(updates_of(salesforce, probe)), timeout=60)
+    records = {locale: f"00T5g{uuid.uuid4().hex[:10]}" for locale in accounts}
+    for locale, record in records.items():
+        order = rush_order(record, product, 100, due, datetime.now(UTC))
+        order |= {"AccountId": accounts[locale], "Owner": {"Email": "tanaka@acme.example"}}
+        post_order(platform, order)
+    for locale, record in records.items():
+        wait_for(f"the {locale} answer", lambda r=record: bool(updates_of(salesforce, r)), 30)
+    [(_, ja)] = updates_of(salesforce, records["ja"])
+    [(_, en)] = updates_of(salesforce, records["en"])
+    assert ja["Description"].startswith("納期回答: "), ja
+    assert "100 台を製造できます" in ja["Description"]
+    assert en["Description"].startswith("Feasible: 100 units by "), en
+    assert salesforce.refused == []
+
+
 def _planning_task(platform: Platform, subject: str) -> dict[str, Any]:
     url = f"{platform.api.url}/v1/teams/production-planning/tasks?state=all&limit=500"
     found: list[dict[str, Any]] = []

@@ -3,8 +3,10 @@
 from services.api.models.access import ApiToken
 from services.api.models.accounts import (
     ACCOUNT_ALIASES,
+    ACCOUNT_SETTINGS,
     SALES_OUTCOMES,
     AccountAlias,
+    AccountSetting,
     SalesOutcome,
 )
 from services.api.models.base import (
@@ -41,6 +43,7 @@ from services.api.models.trackers import (
 
 __all__ = [
     "ACCOUNT_ALIASES",
+    "ACCOUNT_SETTINGS",
     "CAPACITY_HOLDS",
     "DELIVERIES",
     "NAMING_CONVENTION",
@@ -60,6 +63,7 @@ __all__ = [
     "TRACKER_CHANGES",
     "TRACKER_ISSUES",
     "AccountAlias",
+    "AccountSetting",
     "ApiToken",
     "Base",
     "Callback",

@@ -49,7 +49,21 @@ class AccountAlias(Base):
     account: Mapped[str] = mapped_column(sa.String(320))
     origin: Mapped[str] = mapped_column(sa.String(16))  # learned, admin, import, merge
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # on handoff.accounts yet (the router's index follows it): an outbox, nothing lost
+    published: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+
+
+class AccountSetting(Base):
+    """What an account is answered in: its locale, set by an admin (the request's own locale
+    wins; without either the configured default applies)."""
+
+    __tablename__ = "account_settings"
+
+    account: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    locale: Mapped[str] = mapped_column(sa.String(8))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 SALES_OUTCOMES: Final = cast(sa.Table, SalesOutcome.__table__)
 ACCOUNT_ALIASES: Final = cast(sa.Table, AccountAlias.__table__)
+ACCOUNT_SETTINGS: Final = cast(sa.Table, AccountSetting.__table__)

@@ -17,20 +17,28 @@ from services.api.accounts_aliases import (
     import_csv,
     resolve,
 )
+from services.api.accounts_locales import account_locale, set_locale
 from services.api.accounts_payloads import (
     AccountAliasesOut,
+    AccountLocaleOut,
     AliasOut,
     ImportOut,
     LinkRequest,
+    LocaleRequest,
     MergeRequest,
 )
 from services.api.deps import PAGE_DEFAULT, Admin, Api, Reader
-from services.api.errors import BadActionError
-from services.api.payloads.errors import AUTH_ERRORS, INVALID_INPUT
+from services.api.errors import BadActionError, NotFoundError
+from services.api.payloads.errors import AUTH_ERRORS, INVALID_INPUT, ErrorOut
 from services.api.payloads.tasks import AccountOut, elsewhere, task_out
+from services.core.identity import identifier
 
 router = APIRouter(prefix="/v1/accounts")
 AccountPath = Annotated[str, Path(min_length=1, max_length=320)]
+NO_ACCOUNT = {
+    "model": ErrorOut,
+    "description": "Not an account's identifier (a public mail domain)",
+}
 CSV_BODY = {
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}
 }
@@ -112,6 +120,37 @@ async def import_links(principal: Admin, api: Api, request: Request) -> ImportOu
         raise BadActionError("body", "the CSV must be UTF-8") from None
     except AliasImportError as exc:
         raise BadActionError("body", str(exc)) from None
+
+
+@router.get(
+    "/{account}/locale",
+    response_model=AccountLocaleOut,
+    responses={**AUTH_ERRORS, **INVALID_INPUT},
+    summary="The language the router answers this account in (null: the default)",
+)
+def get_account_locale(principal: Reader, api: Api, account: AccountPath) -> AccountLocaleOut:
+    with api.engine.connect() as conn:
+        return AccountLocaleOut(
+            account=resolve(conn, account), locale=account_locale(conn, account)
+        )
+
+
+@router.put(
+    "/{account}/locale",
+    response_model=AccountLocaleOut,
+    responses={**AUTH_ERRORS, **INVALID_INPUT, 404: NO_ACCOUNT},
+    summary="Answer this account in ja or en (admin); a request's own locale still wins",
+)
+def put_account_locale(
+    principal: Admin, api: Api, account: AccountPath, body: LocaleRequest
+) -> AccountLocaleOut:
+    try:
+        given = identifier(account)
+    except ValueError as exc:  # a public mail domain, an unprintable name: nobody's account
+        raise NotFoundError(f"no account {account!r}: {exc}") from None
+    with api.engine.begin() as conn:
+        found = set_locale(conn, given, body.locale, api.clock())
+        return AccountLocaleOut(account=found, locale=account_locale(conn, found))
 
 
 def _aliases(conn: sa.Connection, account: str) -> AccountAliasesOut:

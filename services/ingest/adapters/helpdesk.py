@@ -65,6 +65,7 @@ class HelpdeskTicket:
     organization: str | None = None
     company_id: str | None = None
     crm_account_id: str | None = None
+    company_domains: list[str] | None = None  # the organisation's domains (Zendesk)
     component: str | None = None
     tags: list[str] | None = None
     custom_fields: dict[str, Any] | None = None
@@ -90,6 +91,7 @@ def ticket_events(ticket: HelpdeskTicket, ctx: AdapterContext) -> list[Normalise
             "organization": ticket.organization,
             "crm_account_id": ticket.crm_account_id,
             "company_id": ticket.company_id,
+            "company_domains": ticket.company_domains,
             "tags": ticket.tags,
             "custom_fields": ticket.custom_fields,
             "updated_at": ticket.updated_at,

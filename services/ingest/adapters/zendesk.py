@@ -10,7 +10,8 @@ ticket (placeholders fill it, see the README's "Sources"):
 optionally with ``"event": {"type": "comment_added"|"priority_changed"|"status_changed",
 "previous": ...}``. A ticket whose ``updated_at`` is later than its ``created_at`` (or
 that comes with an ``event``) is an update. The organization's ``external_id`` is kept
-as the company id for identity resolution. Unknown fields are ignored.
+as the company id and its ``domain_names`` as the company's domains, for identity
+resolution: each domain is linked to the company id (名寄せ). Unknown fields are ignored.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def adapt(payload: object, ctx: AdapterContext) -> list[Normalised]:
         status=status.lower() if status else None,
         organization=org[0],
         company_id=org[1],
+        company_domains=org[2],
         component=text(get(data, "component"), (*loc, "component")),
         tags=string_list(get(data, "tags"), (*loc, "tags")),
         custom_fields=_custom_fields(get(data, "custom_fields"), (*loc, "custom_fields")),
@@ -129,14 +131,17 @@ def _requester(data: dict[str, Any], loc: Loc) -> str | None:
     return text(get(who, "email"), (*loc, "requester", "email"))
 
 
-def _org(data: dict[str, Any], loc: Loc) -> tuple[str | None, str | None]:
+def _org(data: dict[str, Any], loc: Loc) -> tuple[str | None, str | None, list[str] | None]:
+    """The organisation's name, its ``external_id`` (the company id) and its
+    ``domain_names`` (the Organizations API's array of the domains its users write from)."""
     raw = get(data, "organization")
     if raw is None:
-        return None, None
-    org = obj(raw, (*loc, "organization"))
-    name = text(get(org, "name"), (*loc, "organization", "name"))
-    external = text(get(org, "external_id"), (*loc, "organization", "external_id"))
-    return name, external
+        return None, None, None
+    where: Loc = (*loc, "organization")
+    org = obj(raw, where)
+    name = text(get(org, "name"), (*where, "name"))
+    external = text(get(org, "external_id"), (*where, "external_id"))
+    return name, external, string_list(get(org, "domain_names"), (*where, "domain_names"))
 
 
 def _comment(

@@ -7,7 +7,6 @@ capacity. A ticket update is not a new request: it is passed on as it came.
 
 from __future__ import annotations
 
-import json
 from typing import Final
 
 from schemas import topics
@@ -15,6 +14,7 @@ from schemas.events import SALES_NOTE, SUPPORT_TICKET, SUPPORT_TICKET_UPDATED, R
 from services.core.grouping import AccountIndex, related
 from services.core.routing import RoutingRules
 from services.router import metrics as outcomes
+from services.router.account_links import read_entry
 from services.router.batch import Send
 from services.router.handlers import requests
 from services.router.handlers.base import Context
@@ -75,9 +75,12 @@ class IntakeHandlers:
         return (self.context.names.groups, group, encode_decision(message))
 
 
-def related_tasks(index: str, account: str, rules: RoutingRules) -> tuple[RelatedTask, ...]:
-    """The account's other open tasks, the ``RELATED_MAX`` most recent (oldest first)."""
-    found = related(AccountIndex.from_dict(json.loads(index)), account, RELATED_MAX)
+def related_tasks(stored: str, account: str, rules: RoutingRules) -> tuple[RelatedTask, ...]:
+    """The account's other open tasks, the ``RELATED_MAX`` most recent (oldest first): its
+    own and those of the accounts linked with it (``account_links`` mirrors them into its
+    table entry)."""
+    index = read_entry(stored).index
+    found = related(index or AccountIndex(), account, RELATED_MAX)
     return tuple(
         RelatedTask(
             task_id=t.task_id,

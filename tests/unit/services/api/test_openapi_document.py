@@ -29,6 +29,9 @@ ADDED_PROPERTIES = {"TaskDetail": ("outcomes",)}
 # Issue 11: units held for rush orders per line and hold by hold; a task's rush order.
 ADDED_PATHS |= {"/v1/capacity/lines", "/v1/capacity/holds"}
 ADDED_SCHEMAS |= {"LinesOut", "LineHolds", "HoldsOut", "HoldOut", "OrderOut"}
+# Issue 11: the language an account is answered in.
+ADDED_PATHS |= {"/v1/accounts/{account}/locale"}
+ADDED_SCHEMAS |= {"LocaleRequest", "AccountLocaleOut"}
 ADDED_PROPERTIES["TaskDetail"] += ("order",)
 # Issue 16 (item 17): the callback URL's pattern, description and examples document what
 # the server accepts (AnyHttpUrl, at most 2048 characters: ports above 9999, a query

@@ -58,6 +58,12 @@ def test_nothing_new_writes_nothing() -> None:
          ["company:ACME", "taro@gmail.com"]),
         ({"customer_email": "not an address"}, []),
         ({"crm_account_id": "  "}, []),
+        # a Zendesk organisation's domain_names: each linked, a public mail domain never
+        ({"company_id": "ACME", "requester_email": "taro@gmail.com",
+          "company_domains": ["acme.co.jp", "@Acme.com", "gmail.com", "crm:1", "acme.co.jp"]},
+         ["company:ACME", "taro@gmail.com", "acme.co.jp", "acme.com"]),
+        ({"company_id": "A", "company_domains": [f"d{i}.example" for i in range(20)]},
+         ["company:A", *(f"d{i}.example" for i in range(7))]),  # what task.routed carries
     ],
 )  # fmt: skip
 def test_the_identifiers_a_request_carries(data: dict[str, object], found: list[str]) -> None:

@@ -47,6 +47,25 @@ def test_a_new_ticket_is_one_support_ticket_event() -> None:
     assert out.event.time.isoformat() == "2026-03-02T09:12:00+00:00"
 
 
+def test_the_organisations_domain_names_are_kept_for_identity_resolution() -> None:
+    """``organization.domain_names``: "An array of domain names associated with this
+    organization" (https://developer.zendesk.com/api-reference/ticketing/organizations/organizations/)."""
+    body = load("zendesk_ticket_created.json")
+    body["ticket"]["organization"] |= {"domain_names": ["Sample.co.jp", "sample-group.com"]}
+    [out] = zendesk.adapt(body, CTX)
+    assert out.key == "company:ACME-JP-001"  # the Kafka key is unchanged
+    ticket = SupportTicket.model_validate(out.event.data)
+    assert ticket.company_domains == ["sample.co.jp", "sample-group.com"]
+    plain = zendesk.adapt(load("zendesk_ticket_created.json"), CTX)[0].event.data
+    assert plain["company_domains"] is None  # the organisation named none
+    body["ticket"]["organization"]["domain_names"] = "sample.co.jp"
+    assert SupportTicket.model_validate(zendesk.adapt(body, CTX)[0].event.data).company_domains
+    body["ticket"]["organization"]["domain_names"] = {"a": 1}
+    with pytest.raises(AdapterError) as refused:
+        zendesk.adapt(body, CTX)
+    assert "body.ticket.organization.domain_names" in str(refused.value)
+
+
 def test_the_event_survives_the_wire_byte_for_byte() -> None:
     [out] = zendesk.adapt(load("zendesk_ticket_created.json"), CTX)
     raw = out.event.to_bytes()

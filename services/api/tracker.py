@@ -120,8 +120,11 @@ def _loop(
 
 
 def _deliver(record: Any, sync: TeamSync, dlq: AckedProducer) -> None:
+    task_id = ""
     try:
-        sync.handle(decode_event(record.value))
+        event = decode_event(record.value)
+        task_id = str(event.data.get("task_id") or "")
+        sync.handle(event)
     except InvalidEventError as exc:
         _park(record, dlq, exc.reason, exc.error_type)
     except ValidationError as exc:
@@ -135,6 +138,8 @@ def _deliver(record: Any, sync: TeamSync, dlq: AckedProducer) -> None:
             exc.reason,
         )
         _park(record, dlq, exc.reason, "TrackerGaveUp")
+        if task_id:  # after the letter: the task page shows what was parked
+            sync.store.failed(task_id, exc.reason, datetime.now(UTC))
 
 
 def _park(record: Any, dlq: AckedProducer, reason: str, error_type: str) -> None:

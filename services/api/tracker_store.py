@@ -1,4 +1,5 @@
-"""The task <-> issue mapping of ``tracker_issues``: read, claimed before the call, updated."""
+"""The task <-> issue mapping of ``tracker_issues``: read, claimed before the call, updated,
+and the last call the tracker kept refusing."""
 
 from __future__ import annotations
 
@@ -48,10 +49,36 @@ class TrackerStore:
     def record(
         self, task_id: str, issue: IssueRef, snapshot: dict[str, Any], now: datetime
     ) -> None:
+        """The tracker took the call: its issue and what it now shows (a failure is over)."""
         values = {
             "issue_key": issue.key, "issue_url": issue.url, "snapshot": json.dumps(snapshot),
-            "updated_at": now,
+            "updated_at": now, "last_error": None, "failed_at": None,
         }  # fmt: skip
+        self._update(task_id, values)
+
+    def failed(self, task_id: str, reason: str, now: datetime) -> None:
+        """The tracker kept refusing a call about the task (it was parked): the task page
+        shows the reason until a later call succeeds. A task without a row has none to mark."""
+        self._update(task_id, {"last_error": reason, "failed_at": now})
+
+    def _update(self, task_id: str, values: dict[str, Any]) -> None:
         where = (TrackerIssue.team == self.team) & (TrackerIssue.task_id == task_id)
         with Session(self.engine) as session, session.begin():
             session.execute(sa.update(TrackerIssue).where(where).values(**values))
+
+
+def task_trackers(engine: sa.Engine, task_id: str) -> list[dict[str, Any]]:
+    """The task's tracker issues, each with its state (``payloads.tasks.TrackerOut``)."""
+    query = sa.select(TrackerIssue).where(TrackerIssue.task_id == task_id)
+    with Session(engine) as session:
+        rows = session.scalars(query.order_by(TrackerIssue.created_at)).all()
+        return [_tracker(row) for row in rows]
+
+
+def _tracker(row: TrackerIssue) -> dict[str, Any]:
+    state = "failed" if row.last_error else "synced" if row.issue_key else "pending"
+    return {
+        "team": row.team, "kind": row.kind, "issue_key": row.issue_key,
+        "issue_url": row.issue_url, "state": state, "last_error": row.last_error,
+        "failed_at": row.failed_at, "updated_at": row.updated_at,
+    }  # fmt: skip

@@ -28,7 +28,7 @@ from schemas.events import (
     SlaSignal,
 )
 from services.api.tracker import TrackerConfig, consume
-from services.api.tracker_store import TrackerStore
+from services.api.tracker_store import TrackerStore, task_trackers
 from services.api.tracker_sync import TeamSync
 from services.connectors.config import ConnectorSpec
 from services.connectors.registry import build_tracker
@@ -196,3 +196,5 @@ def test_a_tracker_that_keeps_refusing_parks_the_task_in_the_dlq_with_the_reason
     assert "HTTP 401" in parked.reason
     assert "after 1 attempt" in parked.reason
     assert len(server.requests) == 1  # a 401 is not worth a retry
+    [shown] = task_trackers(sqlite_engine, routed_task(team, 1).task_id)  # on the task page
+    assert (shown["state"], shown["last_error"]) == ("failed", parked.reason)

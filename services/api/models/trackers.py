@@ -28,6 +28,9 @@ class TrackerIssue(Base):
     snapshot: Mapped[str] = mapped_column(sa.Text)  # JSON: content.snapshot of the task
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # the last call the tracker kept refusing (parked in handoff.dlq), until one succeeds
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 TRACKER_ISSUES = TrackerIssue.__table__

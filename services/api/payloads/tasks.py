@@ -119,6 +119,22 @@ class DeliveryOut(_Out):
     log: list[AttemptOut] = []
 
 
+class TrackerOut(_Out):
+    """The task's issue in a team's tracker (``handoff tracker consume``)."""
+
+    team: str
+    kind: str = Field(description="The connector, e.g. jira-cloud, github, backlog")
+    issue_key: str | None = Field(description="None: not created yet (or the tracker refused)")
+    issue_url: str | None
+    state: Literal["pending", "synced", "failed"] = Field(
+        description="failed: the tracker kept refusing the last call (parked in handoff.dlq "
+        "with the reason) and no call succeeded since"
+    )
+    last_error: str | None = Field(description="Why the tracker refused, as it answered")
+    failed_at: datetime | None
+    updated_at: datetime
+
+
 class SourceEventOut(BaseModel):
     source_event_id: str
     source: str
@@ -166,6 +182,9 @@ class TaskDetail(TaskOut):
         description="Other teams' tasks of the same account, counted (not shown)"
     )
     deliveries: list[DeliveryOut]
+    trackers: list[TrackerOut] = Field(
+        default=[], description="The task's issue in each team tracker that received it"
+    )
     requester_updates: list[RequesterUpdateOut] = Field(
         default=[],
         description="What the askers changed on their requests since (comments, priority), "

@@ -37,12 +37,14 @@ from services.api.payloads.tasks import (
     TaskList,
     TaskOut,
     TimelineEntry,
+    TrackerOut,
     elsewhere,
     event_ids,
     task_out,
 )
 from services.api.repository import SlaFilter, SqlTaskRepository, StateFilter, TaskQuery
 from services.api.rules import unknown_team
+from services.api.tracker_store import task_trackers
 
 router = APIRouter(prefix="/v1/tasks")
 
@@ -120,6 +122,7 @@ def get_task(principal: Reader, api: Api, task_id: TaskIdPath) -> TaskDetail:
         related=[task_out(t, now) for t in others if principal.sees_team(t.team)],
         related_elsewhere=elsewhere(others, principal),
         deliveries=_deliveries(tasks, task_id),
+        trackers=[TrackerOut.model_validate(t) for t in task_trackers(api.engine, task_id)],
         requester_updates=[
             RequesterUpdateOut.model_validate(u) for u in tasks.origin_updates(task)
         ],

@@ -33,6 +33,8 @@ ADDED_SCHEMAS |= {"LinesOut", "LineHolds", "HoldsOut", "HoldOut", "OrderOut"}
 ADDED_PATHS |= {"/v1/accounts/{account}/locale"}
 ADDED_SCHEMAS |= {"LocaleRequest", "AccountLocaleOut"}
 ADDED_PROPERTIES["TaskDetail"] += ("order",)
+# Issue 14: a task's issue in each team's tracker, and the tracker's refusal (TaskDetail).
+ADDED_SCHEMAS |= {"TrackerOut"}
 # Issue 16 (item 17): the callback URL's pattern, description and examples document what
 # the server accepts (AnyHttpUrl, at most 2048 characters: ports above 9999, a query
 # string, upper case); nothing else in CallbackRequest changes.

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry
 from services.api.app import create_app
 from services.api.auth import create_token
 from services.api.settings import ApiSettings
+from services.api.tracker_store import TrackerStore
+from services.connectors.base import IssueRef
 from tests.unit.services.api.conftest import T0, AddTask, FakeClock, FakeFeedbackPublisher
 
 
@@ -164,3 +166,33 @@ def test_the_language_switch_only_goes_back_to_the_dashboard(app_client: TestCli
 
 def test_the_live_stream_needs_a_signed_in_viewer(app_client: TestClient) -> None:
     assert app_client.get("/dashboard/events").status_code == 401
+
+
+def test_a_tracker_that_refused_shows_on_the_task_and_its_page(
+    app_client: TestClient, engine: sa.Engine, add_task: AddTask, clock: FakeClock
+) -> None:
+    """Issue 14: a task parked because its tracker kept refusing is visible on the task (API
+    and page) with the tracker's answer, until a later call succeeds."""
+    task = add_task("z-1", team="billing-ui")
+    store = TrackerStore(engine, "billing-ui", "github")
+    store.claim(task, {"subject": "請求書"}, T0)
+    reason = "GitHub answered HTTP 401 after 1 attempt: Bad credentials"
+    store.failed(task, reason, T0)
+    value = token(engine, "billing-ui")
+    detail = app_client.get(f"/v1/tasks/{task}", headers={"Authorization": f"Bearer {value}"})
+    [tracker] = detail.json()["trackers"]
+    assert (tracker["kind"], tracker["state"], tracker["last_error"]) == (
+        "github",
+        "failed",
+        reason,
+    )
+    sign_in(app_client, value)
+    page = app_client.get(f"/dashboard/tasks/{task}", headers={"Accept-Language": "ja"}).text
+    assert 'data-tracker-state="failed"' in page
+    assert "Bad credentials" in page
+    assert "トラッカーが拒否" in page
+    store.record(task, IssueRef("42", "https://github.com/acme/billing/issues/42"), {}, T0)
+    synced = app_client.get(f"/dashboard/tasks/{task}").text
+    assert 'data-tracker-state="synced"' in synced
+    assert 'href="https://github.com/acme/billing/issues/42"' in synced
+    assert "Bad credentials" not in synced

@@ -57,6 +57,9 @@ def platform_env(kafka_bootstrap: str, database_url: str, home: Path) -> dict[st
         HANDOFF_API_CONSUMER_GROUP=f"handoff-api-{uuid.uuid4().hex[:8]}",
         HANDOFF_ROUTER_DATA_DIR=str(home / "router"),
         HANDOFF_ROUTER_RULES_FILE=str(REPO_ROOT / "deploy" / "config" / "routing.yaml"),
+        # the router prefers a rule set published on the broker over its file: this
+        # platform's own key, never one another test published (the API follows it too)
+        HANDOFF_ROUTER_RULES_KEY=f"platform-{uuid.uuid4().hex[:12]}",
         # this platform's events only, not what other tests left on the session's broker
         HANDOFF_ROUTER_OFFSET_RESET="latest",
         HANDOFF_API_OFFSET_RESET="latest",

@@ -10,7 +10,6 @@ the rebuild uses), and the rows go in with COPY. ``verify`` proves the two agree
 
 from __future__ import annotations
 
-import json
 import math
 import secrets
 from collections.abc import Iterable, Iterator
@@ -20,7 +19,14 @@ import sqlalchemy as sa
 
 from services.api.models import ROLLUPS
 from services.api.models.rollups import ALL
-from services.api.rollups import KEY_COLUMNS, VERSION, encode_bins, rebuild, task_facts
+from services.api.rollups import (
+    KEY_COLUMNS,
+    VERSION,
+    decode_bins,
+    encode_bins,
+    rebuild,
+    task_facts,
+)
 from services.api.tally import (
     Delta,
     OriginFacts,
@@ -100,7 +106,7 @@ def same(ours: tuple[Any, ...], theirs: tuple[Any, ...]) -> bool:
 
 
 def _same_bins(ours: str | None, theirs: str | None) -> bool:
-    a, b = json.loads(ours or "{}"), json.loads(theirs or "{}")
+    a, b = decode_bins(ours), decode_bins(theirs)
     return a.keys() == b.keys() and all(a[i][0] == b[i][0] and _close(a[i][1], b[i][1]) for i in a)
 
 

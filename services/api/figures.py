@@ -38,6 +38,8 @@ from services.api.tally import (
     ROUTER,
     TASK_ANSWERED,
     TEAM,
+    Key,
+    is_total,
 )
 from services.api.tally import TASKS as TASK_COUNT
 from services.core.departments import asking_department
@@ -188,13 +190,19 @@ def _first(*found: datetime | None) -> datetime:
     return min((at for at in found if at is not None), default=FOREVER)
 
 
-def _figures_of(conn: sa.Connection, now: datetime, window: Window) -> list[Figures]:
-    sums = read_rollups(conn, FIGURE_MEASURES, window)
+def _figures_of(
+    conn: sa.Connection, now: datetime, window: Window, sums: Sums | None = None
+) -> list[Figures]:
+    sums = read_rollups(conn, FIGURE_MEASURES, window) if sums is None else sums
     overdue = _overdue(conn, now, window)
-    keys = sorted(
-        {(k[1], k[2], k[3]) for k in sums if k[0] in (TASK_COUNT, REQUESTS)} | set(overdue)
-    )
+    keys = sorted({(k[1], k[2], k[3]) for k in _per_key(sums)} | set(overdue))
     return [_figures(sums, key, overdue.get(key, (0, 0))) for key in keys]
+
+
+def _per_key(sums: Sums) -> list[Key]:
+    """The keys with tasks or requests: one per asking department x team x answered_by, the
+    totals kept for the charts (department or team ``ANY``) left out, never counted twice."""
+    return [k for k in sums if k[0] in (TASK_COUNT, REQUESTS) and not is_total(k)]
 
 
 def _figures(sums: Sums, key: Pair, overdue: tuple[int, int]) -> Figures:
@@ -232,14 +240,17 @@ def _overdue(conn: sa.Connection, now: datetime, window: Window) -> dict[Pair, t
     deadline = sa.func.coalesce(t.resolve_by, t.sla_due)
     ack = sa.func.sum(sa.case((sa.and_(t.acknowledged_at.is_(None), t.sla_due <= now), 1), else_=0))
     res = sa.func.sum(sa.case((deadline <= now, 1), else_=0))
+    # the source only where no department was kept (no bound value: one GROUP BY key)
+    unknown = sa.or_(t.department.is_(None), t.department == sa.literal_column("''"))
+    source = sa.case((unknown, t.source))
     query = (
-        sa.select(t.department, t.source, t.team, t.answered_by, ack, res)
+        sa.select(t.department, source, t.team, t.answered_by, ack, res)
         .where(active(), t.sla_due <= now, *_task_filters(window))
-        .group_by(t.department, t.source, t.team, t.answered_by)
+        .group_by(t.department, source, t.team, t.answered_by)
     )
     out: dict[Pair, tuple[int, int]] = {}
-    for department, source, team, by, acks, resolves in conn.execute(query):
-        key = (department or asking_department(source), team, ROUTER if by == ROUTER else TEAM)
+    for department, origin, team, by, acks, resolves in conn.execute(query):
+        key = (department or asking_department(origin), team, ROUTER if by == ROUTER else TEAM)
         was = out.get(key, (0, 0))
         out[key] = (was[0] + int(acks or 0), was[1] + int(resolves or 0))
     return {key: value for key, value in out.items() if value != (0, 0)}
@@ -286,9 +297,9 @@ def who_waits(
     return cached(conn, ("who", since, until), lambda: _who_waits(conn, Window(since, until)))
 
 
-def _who_waits(conn: sa.Connection, window: Window) -> list[Waiting]:
-    sums = read_rollups(conn, WAIT_MEASURES, window)
-    pairs = sorted({(k[1], k[2]) for k in sums if k[0] in (TASK_COUNT, REQUESTS)})
+def _who_waits(conn: sa.Connection, window: Window, sums: Sums | None = None) -> list[Waiting]:
+    sums = read_rollups(conn, WAIT_MEASURES, window) if sums is None else sums
+    pairs = sorted({(k[1], k[2]) for k in _per_key(sums)})
     return [_waiting(sums, department, team) for department, team in pairs]
 
 
@@ -311,6 +322,17 @@ def _waiting(sums: Sums, department: str, team: str) -> Waiting:
         router_answered=router.count,
         router_median_feedback_latency_s=router.p50,
     )
+
+
+def window_figures(
+    conn: sa.Connection, *, now: datetime, since: datetime
+) -> tuple[list[Figures], list[Waiting]]:
+    """``figures`` and ``who_waits`` since ``since`` from one read of the rollups (the
+    overview's: the feedback latency bins they share are decoded once), uncached."""
+    window = Window(since)
+    measures = tuple(dict.fromkeys(FIGURE_MEASURES + WAIT_MEASURES))
+    sums = read_rollups(conn, measures, window)
+    return _figures_of(conn, now, window, sums), _who_waits(conn, window, sums)
 
 
 # --- SLA standing of the active tasks -------------------------------------------------------

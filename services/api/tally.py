@@ -22,7 +22,8 @@ from services.core.stats import Bins, LatencySummary, add_value, merge_bins, sum
 
 ROUTER: Final = "router"
 TEAM: Final = "team"
-ANY: Final = "*"  # a department or team summed over: answers are also kept per team and overall
+ANY: Final = "*"  # a department or team summed over: answers are also kept per team and overall,
+# answers and tasks raised overall (department and team both ANY: the overview's charts)
 # Measures. Per task, at the task's raise: tasks, open, route/ack/resolve latencies,
 # feedback_task (its first answer's latency), the SLA outcomes. Per request (origin), at its
 # raise: requests, open_requests, feedback; at its answer: answered. task_answered: a task's
@@ -176,15 +177,20 @@ def bucket_of(grain: str, at: datetime) -> datetime:
 
 
 def keys_of(inc: Increment) -> list[Key]:
-    """The rollup keys an increment adds to: its own, and for answers per team and overall."""
+    """The rollup keys an increment adds to: its own; for answers also per team and overall,
+    for tasks raised also overall (the charts' totals: a row a bucket, not one a key)."""
     key = (inc.measure, inc.department, inc.team, inc.answered_by)
+    total = (inc.measure, ANY, ANY, inc.answered_by)
+    if inc.measure == TASKS:
+        return [key, total]
     if inc.measure not in (ANSWERED, TASK_ANSWERED):
         return [key]
-    return [
-        key,
-        (inc.measure, ANY, inc.team, inc.answered_by),
-        (inc.measure, ANY, ANY, inc.answered_by),
-    ]
+    return [key, (inc.measure, ANY, inc.team, inc.answered_by), total]
+
+
+def is_total(key: Key) -> bool:
+    """A row summed over departments or teams (``ANY``): never one of the per-key figures."""
+    return key[1] == ANY or key[2] == ANY
 
 
 def rollup_deltas(

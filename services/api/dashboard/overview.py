@@ -162,8 +162,9 @@ def _build(conn: sa.Connection, principal: Principal, window: str, now: datetime
     """What ``/v1/stats/who-waits`` and ``/v1/stats/figures`` answer for the window, the SLA
     standing per team, the charts' series."""
     since = timeseries.window_start(window, now)
-    pairs = [WaitingOut.of(w) for w in figures.who_waits(conn, since=since)]
-    groups = [FiguresOut.of(f) for f in figures.figures(conn, now=now, since=since)]
+    found, waiting = figures.window_figures(conn, now=now, since=since)
+    pairs = [WaitingOut.of(w) for w in waiting]
+    groups = [FiguresOut.of(f) for f in found]
     teams_now = standings(principal, figures.sla_standing(conn, now=now), groups)
     return Overview(
         window=window,

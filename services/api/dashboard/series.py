@@ -1,11 +1,12 @@
 """Figures over time for the overview's charts: raised vs answered, latency percentiles.
 
 :func:`from_rollups` is what the pages draw: tasks raised per bucket (``tasks``) and
-answers per bucket with their feedback latency (``task_answered``, summed over every
-department and team), read from the hourly (or, for day-wide buckets, daily) rollups:
-a few hundred rows whatever the number of tasks. Answers the router gave itself (a
-feasible rush order) are counted apart from answers people gave; latencies come from
-the rollups' bins (within 1.01 %, see ``services.core.stats.GROWTH``).
+answers per bucket with their feedback latency (``task_answered``), from the totals kept
+over every department and team (department and team ``*``), read from the hourly (or,
+for day-wide buckets, daily) rollups: a few hundred rows whatever the number of tasks.
+Answers the router gave itself (a feasible rush order) are counted apart from answers
+people gave; latencies come from the rollups' bins (within 1.01 %, see
+``services.core.stats.GROWTH``).
 
 :func:`series` computes the same from task rows (:func:`rows_in`): the exact reference
 the rollups are checked against (tests/integration/test_dashboard_series_rollups.py).
@@ -194,18 +195,28 @@ def _read(conn: sa.Connection, now: datetime, window: str) -> Series:
 
 
 def _raised(grain: str, since: datetime, until: datetime) -> sa.Select[Any]:
-    """Tasks raised per bucket, summed over every key in the database."""
+    """Tasks raised per bucket and answered_by: the totals kept over every department and
+    team (two rows a bucket, whatever the number of keys)."""
     r = ROLLUPS.c
-    in_span = (r.grain == grain, r.measure == TASKS, r.bucket >= since, r.bucket < until)
-    return sa.select(r.bucket, sa.func.sum(r.n)).where(*in_span).group_by(r.bucket)
+    return sa.select(r.bucket, r.n).where(*_totals(TASKS, grain, since, until))
 
 
 def _answered(grain: str, since: datetime, until: datetime) -> sa.Select[Any]:
     """Answers per bucket and answered_by: the rows kept over every department and team."""
     r = ROLLUPS.c
     return sa.select(r.bucket, r.answered_by, r.n, r.bins).where(
+        *_totals(TASK_ANSWERED, grain, since, until)
+    )
+
+
+def _totals(
+    measure: str, grain: str, since: datetime, until: datetime
+) -> tuple[sa.ColumnElement[bool], ...]:
+    """A measure's rows summed over every department and team, of one grain, in a span."""
+    r = ROLLUPS.c
+    return (
         r.grain == grain,
-        r.measure == TASK_ANSWERED,
+        r.measure == measure,
         r.bucket >= since,
         r.bucket < until,
         r.department == ANY,

@@ -5,7 +5,8 @@ Kept by the projector (and every other writer of task rows) in the same
 transaction as the rows they describe, so the figures read a few rows instead
 of scanning every task. ``grain`` is ``hour`` (``bucket`` = the hour's start),
 ``day`` (the UTC day's start: a week's window reads seven rows a key, not 168)
-or ``all`` (one row per key for all time, ``bucket`` = the Unix epoch).
+or ``all`` (one row per key for all time, ``bucket`` = the Unix epoch). Department and
+team ``*`` (``services.api.tally.ANY``): a measure summed over them (answers, tasks raised).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ ALL_TIME: Final = datetime(1970, 1, 1, tzinfo=UTC)
 # the lifecycle's active states (services.api.lifecycle.ACTIVE, checked by a test), as SQL: a
 # query with this very text in its WHERE can use the partial index below on both databases
 ACTIVE_STATES: Final = ("acknowledged", "in_progress", "open", "reassigned", "reopened")
+TOTALS_INDEX_COLUMNS: Final = ("grain", "measure", "department", "team", "bucket")
 ACTIVE_SQL: Final = "state IN (" + ", ".join(f"'{state}'" for state in ACTIVE_STATES) + ")"
 
 
@@ -33,9 +35,11 @@ class FigureRollup(Base):
     """One measure's count (and latency bins) for one key and time bucket."""
 
     __tablename__ = "figure_rollups"
-    # a window's read (0010): one measure's buckets of one grain, without the other measures'
+    # a window's read (0010): one measure's buckets of one grain, without the other measures';
+    # the charts' read (0013): one measure's totals (department and team ``*``), not every key's
     __table_args__ = (
         sa.Index("ix_figure_rollups_grain_measure_bucket", "grain", "measure", "bucket"),
+        sa.Index("ix_figure_rollups_grain_measure_key_bucket", *TOTALS_INDEX_COLUMNS),
     )
 
     grain: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
@@ -45,7 +49,7 @@ class FigureRollup(Base):
     team: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     answered_by: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
     n: Mapped[int] = mapped_column(sa.Integer, default=0)
-    bins: Mapped[str | None] = mapped_column(sa.Text)  # JSON {"bin": [count, sum]}
+    bins: Mapped[str | None] = mapped_column(sa.Text)  # JSON [bin, count, sum, ...] (0013)
     # the bins' percentiles, kept on write: a read of all time decodes no bins
     p50: Mapped[float | None] = mapped_column(sa.Float)
     p90: Mapped[float | None] = mapped_column(sa.Float)

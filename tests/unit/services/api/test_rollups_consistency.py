@@ -12,6 +12,11 @@ The day rows (issue 12: a week's window reads seven rows a key, not 168) are kep
 same tally in the same transaction: stories start at 09:00, late in the evening (their
 steps cross midnight) or the next morning, and every day row, counts and latency bins,
 equals the rebuild's and the sum of its hours.
+
+The totals (issue 12: the overview's charts read one row a bucket, not one a key): tasks
+raised and answers kept with department and team ``*`` in the same transaction, equal to
+the rebuild's and to the sum of their parts, every grain; the bins are stored as a flat
+list and rows written before migration 0013 (an object per bin) still read the same.
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ from hypothesis import strategies as st
 from services.api.db import make_engine
 from services.api.models import ROLLUPS, Base
 from services.api.models.rollups import DAY, HOUR
-from services.api.rollups import decode_bins, rebuild
-from services.api.tally import day_of
+from services.api.rollups import decode_bins, encode_bins, rebuild
+from services.api.tally import ANSWERED, ANY, TASK_ANSWERED, TASKS, Delta, day_of
 from tests.rollup_model import Rows, Story, compare, negative, race_resolve
 
 STEPS: dict[str, Callable[[Story], str]] = {
@@ -63,6 +68,24 @@ def days_from_hours(rows: Rows) -> Rows:
             day = (DAY, day_of(bucket), *key)
             out[day] = out.get(day, 0) + n
     return {key: n for key, n in out.items() if n}
+
+
+def totals_from_parts(rows: Rows) -> Rows:
+    """What the totals must hold: each measure's rows per department x team summed per
+    grain, bucket and answered_by (the rows per team, department ``*``, left out)."""
+    out: Rows = {}
+    for (grain, bucket, measure, department, team, by), n in rows.items():
+        if measure in TOTALLED and ANY not in (department, team):
+            total = (grain, bucket, measure, ANY, ANY, by)
+            out[total] = out.get(total, 0) + n
+    return out
+
+
+def totals(rows: Rows) -> Rows:
+    return {key: n for key, n in rows.items() if key[3] == ANY and key[4] == ANY}
+
+
+TOTALLED = (TASKS, ANSWERED, TASK_ANSWERED)
 
 
 def grain_of(rows: Rows, grain: str) -> Rows:
@@ -117,6 +140,8 @@ def test_incremental_rollups_equal_a_rebuild(
     assert negative(incremental) == {}
     assert grain_of(incremental, DAY) == days_from_hours(incremental)
     assert grain_of(incremental, DAY)  # the day rows are there, not merely both empty
+    assert totals(incremental) == totals_from_parts(incremental)
+    assert {key[2] for key in totals(incremental)} >= {TASKS}  # every story raises a task
 
 
 def test_day_rows_and_their_bins_equal_a_rebuild_across_midnight(tmp_path: Path) -> None:
@@ -171,3 +196,38 @@ def test_a_resolve_racing_a_projected_update_is_tallied_once(tmp_path: Path) -> 
     engine.dispose()
     assert negative(incremental) == {}
     assert incremental == rebuilt
+
+
+def test_totals_bins_are_the_sum_of_their_parts(tmp_path: Path) -> None:
+    """The answers' totals carry the latency bins of every department and team's answers."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'handoff.db'}")
+    Base.metadata.create_all(engine)
+    for name, start in (("zd-a", 0), ("zd-b", 30), ("zd-c", STARTS[1])):
+        story = Story(engine, name=name, minutes=start)
+        story.route()
+        story.join()
+        assert story.act("resolve") == "resolved"
+    with engine.connect() as conn:
+        rows = binned(conn)
+    engine.dispose()
+    parts: Binned = {}
+    for (grain, bucket, measure, department, team, by), (n, bins) in rows.items():
+        if measure == TASK_ANSWERED and ANY not in (department, team):
+            total = (grain, bucket, measure, ANY, ANY, by)
+            merged = Delta(*parts.get(total, (0, {})))
+            merged.merge(Delta(n, bins))
+            parts[total] = (merged.n, merged.bins)
+    found = {k: v for k, v in rows.items() if k[2] == TASK_ANSWERED and k[3] == k[4] == ANY}
+    assert found
+    assert same_bins(found, parts)
+
+
+def test_bins_are_a_flat_list_and_the_older_objects_still_read() -> None:
+    """Migration 0013's encoding, and what rows written before it hold: the same bins."""
+    bins = {-421: (4, 0.060287), 7: (1, 1.07), 1252: (2, 514083.037666)}
+    text = encode_bins(Delta(7, dict(bins)))
+    assert text == "[-421,4,0.060287,7,1,1.07,1252,2,514083.037666]"
+    older = '{"-421": [4, 0.060287], "7": [1, 1.07], "1252": [2, 514083.037666]}'
+    assert decode_bins(text) == decode_bins(older) == bins
+    assert decode_bins(None) == {}
+    assert encode_bins(Delta()) is None

@@ -83,7 +83,8 @@ def failed(row: Row) -> bool:
     return bool(row.problems or row.lost or row.duplicated)
 
 
-def run(chosen: list[str], home: Path) -> list[Row]:
+def run(chosen: list[str], home: Path, took: dict[str, float]) -> list[Row]:
+    """The chosen scenarios in order; each one's wall time into ``took``."""
     shared = broker(home / "kafka")
     bootstrap = shared.up(timeout=120)
     rows: list[Row] = []
@@ -92,7 +93,8 @@ def run(chosen: list[str], home: Path) -> list[Row]:
             started = time.monotonic()
             (home / name).mkdir()
             made = SCENARIOS[name](bootstrap, home / name)
-            print(f"scenario {name}: {time.monotonic() - started:.0f}s", flush=True)
+            took[name] = time.monotonic() - started
+            print(f"scenario {name}: {took[name]:.0f}s", flush=True)
             print(table(made), flush=True)
             rows += made
     finally:
@@ -100,14 +102,31 @@ def run(chosen: list[str], home: Path) -> list[Row]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def timings(took: dict[str, float], total: float) -> str:
+    """The line under the table: the whole run's wall time, then each scenario's."""
+    each = ", ".join(f"{name}: {seconds:.0f}s" for name, seconds in took.items())
+    return f"total wall time: {total:.0f}s ({total / 60:.1f} min); per scenario: {each}"
+
+
+def chosen_scenarios(argv: list[str] | None) -> list[str]:
+    """The scenarios named on the command line; all of them when none is."""
     parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
-    parser.add_argument("scenarios", nargs="*", default=list(SCENARIOS), choices=list(SCENARIOS))
-    chosen = parser.parse_args(argv).scenarios
+    # checked here, not by argparse's choices: with nargs="*" this Python checks the empty
+    # list itself against them, and `make chaos` (no argument) failed with "invalid choice"
+    parser.add_argument("scenarios", nargs="*", help=f"some of {', '.join(SCENARIOS)} (all)")
+    chosen: list[str] = parser.parse_args(argv).scenarios or list(SCENARIOS)
+    if unknown := [name for name in chosen if name not in SCENARIOS]:
+        parser.error(f"no such scenario: {', '.join(unknown)}")
+    return chosen
+
+
+def main(argv: list[str] | None = None) -> int:
+    chosen = chosen_scenarios(argv)
     home = Path(tempfile.mkdtemp(prefix="handoff-chaos-"))
-    started = time.monotonic()
-    rows = run(chosen, home)
-    print(f"\nhandoff fault suite: {time.monotonic() - started:.0f}s\n\n{table(rows)}")
+    started, took = time.monotonic(), dict[str, float]()
+    rows = run(chosen, home, took)
+    total = time.monotonic() - started
+    print(f"\nhandoff fault suite\n\n{table(rows)}\n\n{timings(took, total)}")
     if any(failed(row) for row in rows):
         print(f"\nlogs of every process: {home}")
         return 1

@@ -53,19 +53,28 @@ class Outcomes:
         return sum(n for status, n in self.statuses.items() if status >= 500)
 
 
-def ingest_fuzz(examples: int) -> tuple[int, str | None]:
-    """Run the ingest fuzzer with ``examples`` examples; (examples, failure if any).
+def start_ingest_fuzz(examples: int, home: Path) -> subprocess.Popen[bytes] | None:
+    """Start the ingest fuzzer with ``examples`` examples in a process of its own.
 
-    None (0) leaves it to ``make test``, which runs it with its default 300.
+    It runs while schemathesis works on the API (two cores: the two parts share
+    nothing, and neither has a figure that CPU time would change). None (0) leaves it
+    to ``make test``, which runs it with its default 300.
     """
     if examples == 0:
-        return 0, None
+        return None
     env = {**os.environ, "HANDOFF_FUZZ_EXAMPLES": str(examples)}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", FUZZER],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    return examples, None if result.returncode == 0 else result.stdout[-2000:]
+    with (home / "ingest-fuzz.log").open("wb") as log:  # the child keeps its own handle
+        return subprocess.Popen(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", FUZZER],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def finish_ingest_fuzz(fuzzer: subprocess.Popen[bytes] | None, home: Path) -> str | None:
+    """Wait for the fuzzer; the end of its report if it failed."""
+    if fuzzer is None or fuzzer.wait() == 0:
+        return None
+    return (home / "ingest-fuzz.log").read_text(errors="replace")[-2000:]
 
 
 def api_process(bootstrap: str, database_url: str, home: Path) -> tuple[Service, str]:
@@ -172,18 +181,21 @@ def run(bootstrap: str, database_url: str, home: Path, *, ingest_examples: int =
         api_examples: int = 100, scenarios: int = 300) -> Row:  # fmt: skip
     """Both parts; ``sent`` counts the ingest examples and every API call made."""
     row = Row("6 hostile input (fuzz + schemathesis)")
-    fuzzed, failure = ingest_fuzz(ingest_examples)
-    if failure:
-        row.problems.append(f"ingest fuzzer: {failure[-500:]}")
-    service, token = api_process(bootstrap, database_url, home)
+    fuzzer = start_ingest_fuzz(ingest_examples, home)
     outcomes = Outcomes()
     try:
-        schema = api_schema(service.url, token)
-        each_operation(schema, api_examples, outcomes)
-        stateful(schema, scenarios, outcomes)
+        service, token = api_process(bootstrap, database_url, home)
+        try:
+            schema = api_schema(service.url, token)
+            each_operation(schema, api_examples, outcomes)
+            stateful(schema, scenarios, outcomes)
+        finally:
+            stop(service.proc)
     finally:
-        stop(service.proc)
-    _count(row, fuzzed, outcomes)
+        failure = finish_ingest_fuzz(fuzzer, home)
+    if failure:
+        row.problems.append(f"ingest fuzzer: {failure[-500:]}")
+    _count(row, ingest_examples, outcomes)
     return row
 
 

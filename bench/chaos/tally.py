@@ -8,13 +8,18 @@ keeps, per event id of the run, the task ids it was routed under.
 from __future__ import annotations
 
 import json
+import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
 from schemas import topics
+from schemas.dlq import DeadLetter
+
+PARKED = "CallbackDeliveryFailed"
+_DELIVERY = re.compile(r"callback delivery (\S+) to ")
 
 
 class Tally:
@@ -105,6 +110,56 @@ class IdTally(Tally):
         while self.records != before:
             before = self.records
             self.poll(2.0)
+
+
+class ParkedLetters:
+    """Per parked delivery, how many ``CallbackDeliveryFailed`` letters name it."""
+
+    def __init__(self) -> None:
+        self.deliveries: Counter[str] = Counter()
+        self.unnamed: list[str] = []  # letters of the run that name no delivery
+
+    def take(self, value: bytes) -> None:
+        try:
+            letter = DeadLetter.from_bytes(value)
+        except ValueError:
+            self.unnamed.append(value[:120].decode("utf-8", "replace"))
+            return
+        named = _DELIVERY.search(letter.reason)
+        if letter.error_type != PARKED or named is None:
+            self.unnamed.append(f"{letter.error_type}: {letter.reason[:120]}")
+            return
+        self.deliveries[named.group(1)] += 1
+
+    def problems(self, ids: list[str]) -> list[str]:
+        """Not exactly one letter, with its reason, per parked delivery."""
+        missing = len(set(ids) - self.deliveries.keys())
+        twice = sum(1 for key in ids if self.deliveries[key] > 1)
+        found = [f"{missing} parked deliveries without a letter"] if missing else []
+        found += [f"{twice} deliveries with more than one letter"] if twice else []
+        return found + [f"a letter naming no delivery: {u}" for u in self.unnamed[:3]]
+
+
+class Letters(Tally):
+    """The run's dead letters on ``handoff.dlq``, counted per parked delivery."""
+
+    def __init__(self, bootstrap: str, run: str) -> None:
+        self.count = ParkedLetters()
+        super().__init__(bootstrap, topics.DLQ, run)
+
+    def take(self, value: bytes) -> None:
+        self.count.take(value)
+
+    def poll_count(self) -> int:
+        """Poll once; the letters seen so far (progress for a wait)."""
+        self.poll()
+        return self.records
+
+    def for_ids(self, ids: list[str]) -> set[str]:
+        return set(ids) & self.count.deliveries.keys()
+
+    def problems(self, ids: list[str]) -> list[str]:
+        return self.count.problems(ids)
 
 
 def _partitions(consumer: Any, topic: str, timeout_s: float = 30.0) -> list[TopicPartition]:

@@ -343,9 +343,11 @@ class Deliverer:
     def _park(
         self, delivery: Delivery, task: Task, attempt: int, error: str, now: datetime
     ) -> None:
+        # The delivery id names what to retry (``handoff deliveries retry <id>``); a vendor
+        # body (Zendesk, a CRM) does not carry it.
         reason = (
-            f"callback to {delivery.url} for task {task.task_id} failed {attempt} times; "
-            f"last: {error}"
+            f"callback delivery {delivery.delivery_id} to {delivery.url} for task "
+            f"{task.task_id} failed {attempt} times; last: {error}"
         )
         letter = DeadLetter.from_raw(
             reason=reason,

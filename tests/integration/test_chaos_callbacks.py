@@ -1,8 +1,10 @@
 """Scenario 5, short (issue 10): an origin down for a two-attempt budget, then retried.
 
-Every delivery is parked with its reason and a dead letter; after the origin
-is back, ``handoff deliveries retry --source`` (a real CLI process) makes each
-reach it exactly once. ``make chaos``: 500 deliveries, the default six attempts.
+Every delivery is parked (state ``dead``) with its reason and exactly one dead
+letter that names it (``row.problems`` lists a delivery without a letter, or with
+two); after the origin is back, ``handoff deliveries retry --source`` (a real CLI
+process) makes each reach it exactly once. ``make chaos``: 500 deliveries, the
+default six attempts.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ def test_parked_deliveries_reach_the_origin_once_when_the_operator_retries(
 ) -> None:
     row = callbacks.run(kafka_bootstrap, tmp_path, deliveries=20, attempts=2)
     print(f"\n{row.cells()}")
-    assert row.problems == []
+    assert row.problems == [], "every parked delivery has exactly one letter"
     assert row.accepted == row.sent == 20, "parked with a reason"
-    assert row.dlq == 20
+    assert row.dlq == 20, "one letter per parked delivery"
     assert row.routed == 20, "redelivered"
     assert row.lost == 0
     assert row.duplicated == 0

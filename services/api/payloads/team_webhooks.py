@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.api.db import Callback
+from services.api.payloads.fields import storable_text
 from services.api.team_alerts import TEAM_TARGET_PREFIX
 
 
@@ -20,7 +21,9 @@ class TeamWebhookRequest(BaseModel):
     )
 
     url: Annotated[AnyHttpUrl, Field(description="Where SLA alerts are POSTed (http or https)")]
-    secret: Annotated[str, StringConstraints(min_length=16, max_length=256)] = Field(
+    secret: Annotated[
+        str, StringConstraints(min_length=16, max_length=256), AfterValidator(storable_text)
+    ] = Field(
         description="Signs each alert: HMAC-SHA256 of '<timestamp>.<body>' "
         "in X-Handoff-Signature, as every callback"
     )

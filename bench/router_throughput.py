@@ -257,9 +257,7 @@ def router_phase(bootstrap: str, events: Events, home: Path, rate: float) -> Pha
         HANDOFF_ROUTER_WEB_PORT=str(port),
         HANDOFF_ROUTER_DATA_DIR=str(home / "router-data"),
         HANDOFF_ROUTER_RULES_FILE=str(RULES_FILE),
-        # info, the default: at warn and above Faust's terminal spinner sets the root logger
-        # to DEBUG, and every debug line of aiokafka and faust is made and dropped (~4%)
-        HANDOFF_ROUTER_LOG_LEVEL="info",
+        HANDOFF_ROUTER_LOG_LEVEL="warn",
     )
     log = home / "router.log"
     backlog = _backlog(bootstrap, topics.INGEST_SUPPORT)

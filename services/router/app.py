@@ -105,7 +105,7 @@ ACCOUNTS_TABLE: Final = "accounts_to_open_tasks"
 LINES_TABLE: Final = "lines_to_capacity"
 REQUESTS_TABLE: Final = "accounts_to_requests"  # the groups each recent request went to
 SLA_TIMER_INTERVAL: Final = 1.0
-BATCH_MAX: Final = 1000  # events handled together when they are waiting
+BATCH_MAX: Final = 200  # events handled together when they are waiting
 _SEND_ERRORS: Final = (KafkaError, ProducerSendError, asyncio.TimeoutError, OSError)
 _FAUST_LOGLEVELS: Final = {
     "crit": "CRITICAL",

@@ -48,16 +48,9 @@ class Batch:
         self.overlay = {(id(table), key): value for table, key, value, _ in self.writes}
 
     async def apply(self) -> None:
-        """Write to the tables, each change under the event that made it. A key the batch
-        wrote more than once gets its last value only (and its changelog one record): the
-        values between were read by the batch's own events alone, and a key's writes all
-        come from the partition its stream and its table share."""
-        for table, key, value, event in self.last_writes():
+        """Write to the tables, each change under the event that made it."""
+        for table, key, value, event in self.writes:
             await self._apply_write(table, key, value, event)
-
-    def last_writes(self) -> list[tuple[BatchedTable, str, str | None, Any]]:
-        last = {(id(write[0]), write[1]): write for write in self.writes}
-        return list(last.values())
 
 
 CURRENT_BATCH: ContextVar[Batch | None] = ContextVar("handoff_router_batch", default=None)

@@ -14,6 +14,7 @@ May import pydantic, schemas and the core; never faust.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -31,7 +32,6 @@ from services.core.grouping import (
 from services.core.routetree import Capacity
 from services.core.routing import Decision
 from services.core.sla import SlaClock, SlaClocks
-from services.router import json_codec
 from services.router.inbound import Incoming, PoisonMessageError, TaskText
 
 
@@ -93,7 +93,7 @@ def encode_decision(message: DecisionMessage) -> bytes:
     feasible = message.earliest_feasible
     body = {
         "kind": "decision",
-        "event": json_codec.loads(message.event.to_bytes()),
+        "event": json.loads(message.event.to_bytes()),
         "account": message.account,
         "text": _text_body(message.text),
         "rules_version": message.rules_version,
@@ -145,11 +145,9 @@ def _capacity_body(capacity: Capacity | None) -> dict[str, str] | None:
 
 
 def decode_decision(body: Mapping[str, Any]) -> DecisionMessage:
-    """A decision as this router wrote it: built from what it wrote, not validated again
-    (the event was validated once, when it came in)."""
     feasible = body.get("earliest_feasible")
     return DecisionMessage(
-        event=trusted_event(body["event"]),
+        event=CloudEvent.model_validate(body["event"]),
         account=body["account"],
         text=_text(body["text"]),
         rules_version=body["rules_version"],
@@ -157,21 +155,11 @@ def decode_decision(body: Mapping[str, Any]) -> DecisionMessage:
         routed_event_id=body["routed_event_id"],
         decision=_decision(body["decision"]),
         labels=dict(body.get("labels") or {}),
-        related=tuple(RelatedTask.model_construct(**r) for r in body.get("related") or []),
+        related=tuple(RelatedTask.model_validate(r) for r in body.get("related") or []),
         earliest_feasible=date.fromisoformat(feasible) if feasible else None,
         planning=body.get("planning"),
         again=bool(body.get("again")),
     )
-
-
-def trusted_event(body: Mapping[str, Any]) -> CloudEvent:
-    """A CloudEvent this router serialized itself (``CloudEvent.to_bytes``): its times
-    parsed, nothing validated again."""
-    fields = dict(body)
-    fields["time"] = datetime.fromisoformat(fields["time"])
-    if fields.get("slastart"):
-        fields["slastart"] = datetime.fromisoformat(fields["slastart"])
-    return CloudEvent.model_construct(**fields)
 
 
 def _text(text: Mapping[str, Any]) -> TaskText:
@@ -255,7 +243,7 @@ def load(value: bytes | None) -> dict[str, Any]:
     if value is None:
         raise PoisonMessageError("message has no value", "EmptyMessage")
     try:
-        body = json_codec.loads(value)
+        body = json.loads(value)
     except ValueError as exc:
         raise PoisonMessageError(f"value is not JSON: {exc}", "InvalidJson") from exc
     if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
@@ -264,7 +252,7 @@ def load(value: bytes | None) -> dict[str, Any]:
 
 
 def dump(body: Mapping[str, Any]) -> bytes:
-    return json_codec.dumps(body)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def clocks_to_dict(clocks: SlaClocks | None) -> dict[str, Any] | None:

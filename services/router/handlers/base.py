@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import json
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -10,7 +10,6 @@ from typing import Any, Final, Protocol
 
 from schemas import topics
 from services.core.routing import RoutingRules
-from services.router import json_codec
 from services.router.metrics import RouterMetrics
 
 IGNORED: Final = "ignored"
@@ -72,39 +71,4 @@ class Context:
 
 def dumps(body: Any) -> str:
     """A table value: compact JSON."""
-    return json_codec.dumps_text(body)
-
-
-class DecodedValues:
-    """Table values decoded once: a busy key's value (a list of hundreds of entries) is
-    read back from the last one decoded or written while the table still holds that very
-    value (anything else -- a batch undone, a value recovered -- is decoded again).
-    Bodies are shared: callers copy before they change one."""
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._known: OrderedDict[tuple[int, str], tuple[str, Any]] = OrderedDict()
-
-    def load(self, table: Table, key: str) -> Any:
-        """The value's JSON body (None: no value)."""
-        value = table.get(key)
-        if not value:
-            return None
-        known = self._known.get((id(table), key))
-        if known is not None and known[0] == value:  # the same object: no compare
-            return known[1]
-        body = json_codec.loads(value)
-        self._remember(table, key, value, body)
-        return body
-
-    def dump(self, table: Table, key: str, body: Any) -> str:
-        """``dumps(body)``, remembered as the key's value."""
-        value = dumps(body)
-        self._remember(table, key, value, body)
-        return value
-
-    def _remember(self, table: Table, key: str, value: str, body: Any) -> None:
-        self._known[(id(table), key)] = (value, body)
-        self._known.move_to_end((id(table), key))
-        while len(self._known) > self.size:
-            self._known.popitem(last=False)
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))

@@ -16,6 +16,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from schemas import topics
 from schemas.events import TASK_ROUTED, Priority, derived_id
@@ -37,8 +38,7 @@ from services.core.terms import TaskTerms, Terms, changes
 from services.router import metrics as outcomes
 from services.router.batch import Send
 from services.router.clock_table import encode_message
-from services.router.handlers.base import IGNORED, Context
-from services.router.handlers.group_values import Stored, StoredGroups
+from services.router.handlers.base import IGNORED, Context, dumps
 from services.router.internal import DecisionMessage, decode_group_message, encode_change
 from services.router.outbound import Followed, routed_event
 from services.router.pipeline import Handled
@@ -48,6 +48,18 @@ log = logging.getLogger(__name__)
 JOINED = "joined"
 PRIORITY_CHANGED = "priority_changed"
 REQUEST_JOINED = "request_joined"
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A group's table value: its task and the terms of the task's requests."""
+
+    task: GroupedTask | None
+    terms: TaskTerms
+
+    def value(self) -> str:
+        assert self.task is not None
+        return dumps({**self.task.to_dict(), "terms": self.terms.to_dict()})
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,6 @@ class Revision:
 class GroupingHandlers:
     def __init__(self, context: Context) -> None:
         self.context = context
-        self.groups = StoredGroups(context.tables.groups)
 
     def group_routed_decision(self, key: bytes | None, value: bytes | None) -> Handled:
         message = decode_group_message(value)
@@ -74,27 +85,34 @@ class GroupingHandlers:
         event = GroupEvent(message.event.id, message.account, requester, message.event.time)
         admitted = admit(stored.task, group_key, event, task_id=message.task_id)
         if admitted.outcome is Outcome.DUPLICATE:
-            return self._again(message, admitted.task, stored)
+            return self._again(message, admitted.task, stored.terms)
         if message.again:  # its task closed and the group moved on: a change opens nothing
             return Handled(outcomes.DUPLICATE)
         opened = admitted.outcome is Outcome.OPENED
-        before = Stored(None, TaskTerms()) if opened else stored
-        revision = joined(before, admitted.task, event.event_id, request(message))
+        revision = joined(
+            TaskTerms() if opened else stored.terms, admitted.task, event.event_id, request(message)
+        )
         sends = self._sends(message, admitted.task, revision, opened, admitted.new_account)
-        after = stored.following(admitted.task, revision.terms, (revision.current,))
-        write = self.groups.write(group_key, after)
+        write = (
+            self.context.tables.groups,
+            group_key,
+            Stored(admitted.task, revision.terms).value(),
+        )
         outcome = outcomes.ROUTED if opened else outcomes.UPDATED if revision.update else JOINED
         return Handled(outcome, sends, [write])
 
-    def _again(self, message: DecisionMessage, task: GroupedTask, stored: Stored) -> Handled:
+    def _again(self, message: DecisionMessage, task: GroupedTask, terms: TaskTerms) -> Handled:
         """A request already in the task, come again: with new terms (its priority changed),
         the task may follow them; otherwise a redelivery that changes nothing."""
-        revision = changed(stored.terms, message, self.context.rules.current)
+        revision = changed(terms, message, self.context.rules.current)
         if revision is None or not task.is_open:
             log.debug("duplicate event %s: in task %s", message.event.id, task.task_id)
             return Handled(outcomes.DUPLICATE)
-        group_key = message.decision.group_key
-        write = self.groups.write(group_key, stored.following(task, revision.terms))
+        write = (
+            self.context.tables.groups,
+            message.decision.group_key,
+            Stored(task, revision.terms).value(),
+        )
         if revision.update is None:
             return Handled(outcomes.DUPLICATE, writes=[write])  # the task's terms stand
         return Handled(outcomes.UPDATED, self._update_sends(message, task, revision), [write])
@@ -185,11 +203,15 @@ class GroupingHandlers:
         changed_task = change_group(stored.task, change)
         if changed_task is None:
             return Handled(IGNORED)  # that task is closed already, or the group has a newer one
-        write = self.groups.write(group_key, stored.following(changed_task, stored.terms))
+        write = (self.context.tables.groups, group_key, Stored(changed_task, stored.terms).value())
         return Handled(IGNORED, writes=[write])
 
     def _stored(self, group_key: str) -> Stored:
-        return self.groups.get(group_key)
+        stored = self.context.tables.groups.get(group_key)
+        if not stored:
+            return Stored(None, TaskTerms())
+        body: dict[str, Any] = json.loads(stored)
+        return Stored(GroupedTask.from_dict(body), TaskTerms.from_dict(body.get("terms")))
 
 
 def request(message: DecisionMessage) -> Terms:
@@ -200,29 +222,12 @@ def request(message: DecisionMessage) -> Terms:
     return Terms(message.text.priority.value, message.decision.sla, start, acknowledge, resolve)
 
 
-def joined(stored: Stored, task: GroupedTask, event_id: str, new: Terms) -> Revision:
-    """The task's terms once the request ``event_id`` (not in it yet) is in it (a task stored
-    before terms were kept -- none known -- simply starts keeping them)."""
-    terms, before = stored.terms, stored.current()
+def joined(terms: TaskTerms, task: GroupedTask, event_id: str, new: Terms) -> Revision:
+    """The task's terms once the request ``event_id`` is in it (a task stored before terms
+    were kept -- none known -- simply starts keeping them)."""
+    before = terms.current()
     after_terms = terms.with_request(event_id, new).keep(task.event_ids)
-    after = _most_urgent_after(terms, before, after_terms, event_id)
-    return _revision(before, after_terms, REQUEST_JOINED, event_id, (after,))
-
-
-def _most_urgent_after(
-    terms: TaskTerms, before: Terms | None, after: TaskTerms, event_id: str
-) -> Terms | None:
-    """``after.current()`` without a scan of every request: the more urgent of the one
-    before (when it is still kept) and the new one -- ``min`` keeps the first of equals,
-    and the new request comes last."""
-    new = after.requests.get(event_id)
-    kept = before is not None and all(
-        t is not before for k, t in terms.requests.items() if k not in after.requests
-    )
-    if new is None or not kept or event_id in terms.requests:
-        return after.current()
-    assert before is not None
-    return min(before, new, key=Terms.urgency)
+    return _revision(before, after_terms, REQUEST_JOINED, event_id)
 
 
 def changed(terms: TaskTerms, message: DecisionMessage, rules: RoutingRules) -> Revision | None:
@@ -243,14 +248,8 @@ def changed(terms: TaskTerms, message: DecisionMessage, rules: RoutingRules) -> 
     )
 
 
-def _revision(
-    before: Terms | None,
-    terms: TaskTerms,
-    cause: str,
-    event_id: str,
-    known: tuple[Terms | None] | None = None,
-) -> Revision:
-    after = known[0] if known is not None else terms.current()
+def _revision(before: Terms | None, terms: TaskTerms, cause: str, event_id: str) -> Revision:
+    after = terms.current()
     differ = changes(before, after) if before is not None and after is not None else ()
     if not differ:
         return Revision(terms, after)

@@ -13,17 +13,17 @@ SLA, re-evaluated once) but never open or join a task.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
-from services.router.handlers.base import DecodedValues, Table
+from services.router.handlers.base import Table, dumps
 from services.router.internal import DecisionMessage
 from services.router.pipeline import Write
 
 REQUESTS_KEPT: Final = 500  # per account, the most recent
 Groups = list[tuple[str, str]]  # (group key, team) per decision, in decision order
-_VALUES = DecodedValues()  # an account's requests, decoded once
 
 
 def seen(table: Table, account: str, event_id: str) -> Groups | None:
@@ -39,7 +39,7 @@ def remember(
     requests = _load(table, account)
     requests[event_id] = [[m.decision.group_key, m.decision.team] for m in messages]
     kept = dict(list(requests.items())[-REQUESTS_KEPT:])
-    return (table, account, _VALUES.dump(table, account, kept))
+    return (table, account, dumps(kept))
 
 
 def to_first_groups(messages: Sequence[DecisionMessage], groups: Groups) -> list[DecisionMessage]:
@@ -56,4 +56,5 @@ def _to(message: DecisionMessage, key: str, team: str) -> DecisionMessage:
 
 
 def _load(table: Table, account: str) -> dict[str, list[list[str]]]:
-    return dict(_VALUES.load(table, account) or {})
+    stored = table.get(account)
+    return dict(json.loads(stored)) if stored else {}

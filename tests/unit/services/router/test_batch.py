@@ -65,33 +65,6 @@ async def test_undo_forgets_what_a_failed_event_produced() -> None:
     assert stored == {"a": "first event"}
 
 
-async def test_a_key_written_twice_is_applied_once_with_its_last_value() -> None:
-    """Issue 15: a busy group's value is written by many events of a batch; its table (and
-    changelog) gets one write, the last, under the event that made it."""
-    applied: list[tuple[str, str | None, Any]] = []
-
-    async def apply_write(table: _BatchedTable, key: str, value: str | None, event: Any) -> None:
-        applied.append((key, value, event))
-        await table.apply(key, value)
-
-    stored: dict[str, Any] = {"gone": "x"}
-    table, batch = _BatchedTable(stored), _Batch(apply_write)
-    first, second = FakeEvent(), FakeEvent()
-    token = _CURRENT_BATCH.set(batch)
-    try:
-        batch.event = first  # type: ignore[assignment]
-        table["a"] = "1"
-        table["gone"] = "back"
-        batch.event = second  # type: ignore[assignment]
-        table["a"] = "2"
-        del table["gone"]
-    finally:
-        _CURRENT_BATCH.reset(token)
-    await batch.apply()
-    assert applied == [("a", "2", second), ("gone", None, second)]
-    assert stored == {"a": "2"}
-
-
 def test_outside_a_batch_writes_go_straight_to_the_table() -> None:
     stored: dict[str, Any] = {}
     table = _BatchedTable(stored)

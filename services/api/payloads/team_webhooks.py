@@ -3,7 +3,15 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from services.api.db import Callback
 from services.api.payloads.fields import storable_text
@@ -22,7 +30,12 @@ class TeamWebhookRequest(BaseModel):
 
     url: Annotated[AnyHttpUrl, Field(description="Where SLA alerts are POSTed (http or https)")]
     secret: Annotated[
-        str, StringConstraints(min_length=16, max_length=256), AfterValidator(storable_text)
+        str,
+        StringConstraints(min_length=16, max_length=256),
+        AfterValidator(storable_text),
+        WithJsonSchema(
+            {"type": "string", "minLength": 16, "maxLength": 256, "pattern": r"^[^\x00]*$"}
+        ),
     ] = Field(
         description="Signs each alert: HMAC-SHA256 of '<timestamp>.<body>' "
         "in X-Handoff-Signature, as every callback"

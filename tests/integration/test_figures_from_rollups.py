@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -75,14 +74,6 @@ def seeded(engine: sa.Engine, latencies: list[float | None], seed: int = 12) -> 
     with engine.begin() as conn:
         conn.execute(TASKS.insert(), rows)
         rebuild(conn)
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    upgrade(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 def exact_mix(count: int) -> list[float | None]:

@@ -18,16 +18,13 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
 
 from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted, derived_id, envelope
 from schemas.orders import HeldUnits
-from services.api import auth
-from services.api.app import create_app
 from services.api.models.deliveries import DELIVERIES
 from services.api.projection import task_row
 from services.api.projector import store_task
-from services.api.settings import ApiSettings
+from tests.integration.test_accounts import admin_api
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SOURCE = "/sources/hubspot"
@@ -35,15 +32,11 @@ SOURCE = "/sources/hubspot"
 
 @pytest.fixture
 def api(database_url: str, engine: sa.Engine) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    settings = ApiSettings(database_url=database_url, api_projector=False, api_delivery=False)
-    app = create_app(settings, engine=engine, registry=CollectorRegistry(), clock=lambda: T0)
-    admin = auth.create_token(engine, team=None, scope="admin", name="a", now=T0)
-    reader = auth.create_token(engine, team="marketing", scope="read", name="r", now=T0)
-    with TestClient(app, headers={"Authorization": f"Bearer {admin.token}"}) as client:
+    with admin_api(database_url, engine) as (client, reader):
         callback = {"source": SOURCE, "url": "http://127.0.0.1:9/crm/v3/objects/notes",
                     "format": "hubspot", "secret": "s3cr3t-s3cr3t-s3cr3t"}  # fmt: skip
         assert client.put("/v1/admin/callbacks", json=callback).status_code in (200, 201)
-        yield client, {"Authorization": f"Bearer {reader.token}"}
+        yield client, reader
 
 
 def held_order(name: str, account: str, locale: str | None) -> CloudEvent:

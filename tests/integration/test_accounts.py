@@ -10,6 +10,7 @@ e-mail). Admins merge accounts and import a CRM list through the API.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,14 +58,21 @@ def project(engine: sa.Engine, *names: str) -> None:
             store_task(conn, event, task_row(event, projected_at=T0))
 
 
-@pytest.fixture
-def api(database_url: str, engine: sa.Engine) -> Iterator[tuple[TestClient, dict[str, str]]]:
+@contextmanager
+def admin_api(database_url: str, engine: sa.Engine) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """The API as an admin, with a marketing reader's headers beside it."""
     settings = ApiSettings(database_url=database_url, api_projector=False, api_delivery=False)
     app = create_app(settings, engine=engine, registry=CollectorRegistry(), clock=lambda: T0)
     admin = auth.create_token(engine, team=None, scope="admin", name="a", now=T0)
     reader = auth.create_token(engine, team="marketing", scope="read", name="r", now=T0)
     with TestClient(app, headers={"Authorization": f"Bearer {admin.token}"}) as client:
         yield client, {"Authorization": f"Bearer {reader.token}"}
+
+
+@pytest.fixture
+def api(database_url: str, engine: sa.Engine) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    with admin_api(database_url, engine) as clients:
+        yield clients
 
 
 def task(client: TestClient, name: str) -> dict[str, Any]:

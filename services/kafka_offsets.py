@@ -5,14 +5,18 @@ policy of ``latest`` is only applied when the consumer first fetches, after it
 joined its group, so whatever is produced in between is skipped. Committing
 the end offsets for the group *before* its consumer starts makes "from now
 on" exact: everything produced after this call is read. The router uses it
-for its raw inputs (``HANDOFF_ROUTER_OFFSET_RESET``), the API for the topics
-it projects (``HANDOFF_API_OFFSET_RESET``). kafka-python only.
+for its raw inputs (``HANDOFF_ROUTER_OFFSET_RESET``).
+
+The API (``HANDOFF_API_OFFSET_RESET``) only reads the end offsets before it
+serves (:func:`end_offsets`, no group involved) and its projector starts each
+partition its group never committed there (``services.api.projector``): its
+group is touched by nobody but its own consumer. kafka-python only.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
@@ -51,6 +55,21 @@ def start_at_end(
         return {tp: meta.offset for tp, meta in pinned.items()}
     except KafkaError as exc:
         log.warning("%s: left at the reset policy (could not pin at the end): %s", group, exc)
+        return {}
+    finally:
+        consumer.close()
+
+
+def end_offsets(
+    bootstrap: str, names: Sequence[str], timeout_s: float = 10.0
+) -> dict[TopicPartition, int]:
+    """The end offset of each partition of ``names`` now, read without a consumer group;
+    empty when the broker cannot say (then nothing is skipped: ids make a replay harmless)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        return dict(consumer.end_offsets(_partitions(consumer, names)))
+    except KafkaError as exc:
+        log.warning("could not read the end offsets of %s: %s", ", ".join(names), exc)
         return {}
     finally:
         consumer.close()

@@ -62,6 +62,7 @@ def platform_env(kafka_bootstrap: str, database_url: str, home: Path) -> dict[st
         HANDOFF_ROUTER_RULES_KEY=f"platform-{uuid.uuid4().hex[:12]}",
         # this platform's events only, not what other tests left on the session's broker
         HANDOFF_ROUTER_OFFSET_RESET="latest",
+        HANDOFF_API_OFFSET_RESET="latest",
     )
     return env
 

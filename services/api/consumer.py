@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaConsumer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
@@ -61,3 +63,41 @@ def close_consumer(consumer: KafkaConsumer) -> None:
         consumer.close(autocommit=False)
     except Exception:
         log.warning("closing the projector's consumer failed", exc_info=True)
+
+
+class StartAt:
+    """Where each partition a group never committed starts: ``HANDOFF_API_OFFSET_RESET=latest``
+    gives the end offsets read before the API served. The consumer itself starts such a
+    partition at its beginning; the records before the start are skipped here, once per
+    partition and consumer (afterwards the group has committed it, or it is not ours).
+    No other client touches the group, so its consumer joins as with ``earliest``."""
+
+    def __init__(self, ends: Mapping[TopicPartition, int]) -> None:
+        self._ends = dict(ends)
+        self._checked: set[TopicPartition] = set()
+
+    def forget(self) -> None:
+        """A new consumer: check each partition again."""
+        self._checked.clear()
+
+    def records(
+        self, consumer: KafkaConsumer, tp: TopicPartition, records: list[Any], done: Offsets
+    ) -> list[Any]:
+        """``records`` from the start on (all of them once the group committed ``tp``)."""
+        start = self._ends.get(tp)
+        if start is None or tp in self._checked:
+            return records
+        self._checked.add(tp)
+        try:
+            if consumer.committed(tp, timeout_ms=5000) is not None:
+                return records
+        except KafkaError as exc:  # reading the backlog again is harmless (ids)
+            log.warning("projector: no committed offset for %s (%s): reading it all", tp, exc)
+            return records
+        kept = [record for record in records if record.offset >= start]
+        if len(kept) < len(records):
+            log.info("projector: %s starts at offset %d (latest)", tp, start)
+        if not kept:
+            consumer.seek(tp, start)
+            done[tp] = OffsetAndMetadata(start, "", -1)
+        return kept

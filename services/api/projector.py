@@ -14,6 +14,10 @@ its own partition while ``handoff.routed`` goes on, and is parked on the
 dead-letter topic only once that partition of ``handoff.routed`` is read to its
 end without the task (``UnknownTask``).
 
+A group that never committed starts at the topics' beginning; given ``start_at``
+(``HANDOFF_API_OFFSET_RESET=latest``: the end offsets read before the API
+served), each partition the group never committed skips what lies before it.
+
 Per message: decode and validate, write in one database transaction, commit
 it; per batch, THEN commit the Kafka offsets. What can never be projected goes
 to the dead-letter topic with the reason. When the database (or the
@@ -27,7 +31,7 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -46,6 +50,7 @@ from services.api.clock import Clock, utc_now
 from services.api.consumer import (
     Offsets,
     ProjectorConfig,
+    StartAt,
     close_consumer,
     commit_offsets,
     kafka_consumer,
@@ -183,6 +188,7 @@ class Projector:
         dead_letters: DeadLetters,
         clock: Clock = utc_now,
         consumer_factory: ConsumerFactory = kafka_consumer,
+        start_at: Mapping[TopicPartition, int] | None = None,
     ) -> None:
         self._engine = engine
         self._config = config
@@ -193,6 +199,7 @@ class Projector:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._stalled: dict[TopicPartition, float] = {}  # signals waiting for their task
+        self._start_at = StartAt(start_at or {})  # where a partition never committed starts
         self._polled_at: float | None = None  # time.monotonic() of the last successful poll
         self.processed: collections.Counter[str] = collections.Counter()
         self.retries: collections.Counter[str] = collections.Counter()
@@ -289,6 +296,7 @@ class Projector:
             except KafkaError as exc:
                 self._retry("broker", exc, backoff)
                 continue
+            self._start_at.forget()  # a new consumer: where each partition starts, again
             try:
                 self._consume(consumer, backoff)
             except Exception as exc:  # keep the thread alive: log, back off, reconnect
@@ -332,7 +340,7 @@ class Projector:
         self, consumer: KafkaConsumer, tp: TopicPartition, records: list[Any], done: Offsets
     ) -> RetryLaterError | None:
         """One partition's records in order, up to the first that fails or must wait."""
-        for record in records:
+        for record in self._start_at.records(consumer, tp, records, done):
             if self._stop.is_set():
                 consumer.seek(tp, record.offset)
                 return None

@@ -20,7 +20,7 @@ from services.api.deps import ApiContext
 from services.api.projector import KafkaDeadLetters, Projector
 from services.api.rules import KafkaRules
 from services.api.settings import ApiSettings
-from services.kafka_offsets import start_at_end
+from services.kafka_offsets import end_offsets
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,11 @@ def _dead_letters(settings: ApiSettings) -> KafkaDeadLetters:
 
 def start_projector(api: ApiContext) -> Projector:
     """Project ``handoff.routed`` and ``handoff.sla`` into the database, on a thread (with
-    ``latest``, a new group starts at the topics' end, pinned before the API serves)."""
+    ``latest``, a new group starts at the topics' end as read before the API serves)."""
     settings = api.settings
+    start_at = None
     if settings.api_offset_reset == "latest":
-        start_at_end(settings.kafka_bootstrap, settings.api_consumer_group, PROJECTED)
+        start_at = end_offsets(settings.kafka_bootstrap, PROJECTED)
     config = ProjectorConfig(
         bootstrap=settings.kafka_bootstrap,
         group_id=settings.api_consumer_group,
@@ -62,6 +63,7 @@ def start_projector(api: ApiContext) -> Projector:
         metrics=api.metrics,
         dead_letters=_dead_letters(settings),
         clock=api.clock,
+        start_at=start_at,
     )
     projector.start()
     return projector

@@ -2,9 +2,11 @@
 
 ``earliest`` (the default) projects every task still on ``handoff.routed``: a new API
 deployment rebuilds its database from the topics. ``latest`` projects only what is routed
-once the API is up -- exactly from then on: the group's end offsets are committed before
-the API serves, so an event produced right after ``/healthz`` answers is not skipped
-(Kafka applies a ``latest`` reset policy only at the consumer's first fetch, later)."""
+once the API is up -- exactly from then on: the topics' end offsets are read before the
+API serves and each partition the group never committed starts there, so an event
+produced right after ``/healthz`` answers is not skipped (Kafka applies a ``latest``
+reset policy only at the consumer's first fetch, later), and a backlog longer than one
+poll is skipped whole."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from schemas import topics
 from schemas.events import TASK_ROUTED, TaskRouted, derived_id, envelope
 from services.kafka_admin import ensure_handoff_topics
 from tests.processes import platform_env, spawn, stop, wait_for, wait_healthy
+
+BACKLOG = 250
 
 
 def routed(run: str, n: int) -> tuple[bytes, str]:
@@ -40,10 +44,12 @@ def routed(run: str, n: int) -> tuple[bytes, str]:
     return event.to_bytes(), data.task_id
 
 
-def publish(bootstrap: str, value: bytes) -> None:
+def publish(bootstrap: str, *values: bytes) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     try:
-        producer.send(topics.ROUTED, key=b"example.co.jp", value=value).get(timeout=30)
+        sent = [producer.send(topics.ROUTED, key=b"example.co.jp", value=v) for v in values]
+        for future in sent:
+            future.get(timeout=30)
     finally:
         producer.close()
 
@@ -58,8 +64,10 @@ def test_a_new_projector_starts_where_the_setting_says(
 ) -> None:
     ensure_handoff_topics(kafka_bootstrap, ["billing"], 4)
     run = uuid.uuid4().hex[:8]
-    (before, old_task), (after, new_task) = routed(run, 0), routed(run, 1)
-    publish(kafka_bootstrap, before)
+    # more than one poll's worth (max_poll_records 200) before the start, on one partition
+    backlog = [routed(run, n) for n in range(1, BACKLOG + 1)]
+    after, new_task = routed(run, 0)
+    publish(kafka_bootstrap, *(value for value, _ in backlog))
     env = platform_env(kafka_bootstrap, f"sqlite:///{tmp_path / 'handoff.db'}", tmp_path)
     env["HANDOFF_API_OFFSET_RESET"] = reset
     url = f"http://127.0.0.1:{env['HANDOFF_API_PORT']}"
@@ -68,6 +76,7 @@ def test_a_new_projector_starts_where_the_setting_says(
         wait_healthy(api)
         publish(kafka_bootstrap, after)  # right after it answers: never skipped
         wait_for("the task routed after the start", lambda: projected(url, new_task))
-        assert projected(url, old_task) is (reset == "earliest"), api.tail()
+        for _, old_task in (backlog[0], backlog[-1]):
+            assert projected(url, old_task) is (reset == "earliest"), api.tail()
     finally:
         stop(api.proc)

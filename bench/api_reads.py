@@ -15,9 +15,10 @@ uvicorn on 127.0.0.1 (token auth on, no projector, no deliverer)
 and measures, each with ``--concurrency`` client threads: ``GET /healthz`` (the
 baseline: no query), a team queue, one task's detail, the feedback-latency stats, the
 figures (all time, and the last 24 h), who waits on whom and the dashboard's overview
-(signed in), the figures both as cache hits (the same read again) and cache misses
-(the figures' cache switched off in the server). Ratios are to the baseline of the
-same run. Numbers are printed, never judged; not part of ``make test``.
+(signed in), the figures as cache hits (the same read again), after a write (one task
+changed before each read: the figures computed again from patched window sums) and cold
+(nothing kept in the server). Ratios are to the baseline of the same run. Numbers are
+printed, never judged; not part of ``make test``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,19 @@
 """The reads ``bench.api_reads`` measures, and how: the server, the clients, the table.
 
 Each read runs ``--concurrency`` client threads against uvicorn on 127.0.0.1 in this
-process. The figures are read twice: as cache *hits* (the same read again, answered from
-``services.api.figures``' per-version cache) and as cache *misses* (that cache swapped for
-one that keeps nothing, so every request runs its queries).
+process. The figures are read three ways: as cache *hits* (the same read again, answered
+from ``services.api.figures``' per-version cache); after a *write* (one task changed through
+the writers just before each request, so the rollups' version moved on and the figures are
+computed again, from the window sums ``services.api.rollup_kept`` patches by the keys that
+changed: what a live dashboard sees); and *cold* (both caches swapped for ones that keep
+nothing, so every request reads every row of its window).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import random
 import re
 import threading
 import time
@@ -16,7 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -24,8 +29,10 @@ import httpx
 import sqlalchemy as sa
 import uvicorn
 
-from services.api import auth, figures
+from services.api import auth, figures, rollup_kept
 from services.api.app import create_app
+from services.api.models import TASKS
+from services.api.rollups import tallied
 from services.api.settings import ApiSettings
 from services.local.kafka import free_port
 
@@ -83,13 +90,36 @@ class _KeepsNothing(dict[tuple[Any, ...], Any]):
 
 @contextmanager
 def uncached() -> Iterator[None]:
-    """The figures' cache switched off in this process (the server runs in it)."""
-    kept = figures._cache
-    figures._cache = _KeepsNothing()
+    """The figures' cache and the kept window sums switched off in this process (the server
+    runs in it)."""
+    cache, sums = figures._cache, rollup_kept._kept
+    figures._cache, rollup_kept._kept = _KeepsNothing(), _KeepsNothing()
     try:
         yield
     finally:
-        figures._cache = kept
+        figures._cache, rollup_kept._kept = cache, sums
+
+
+def touch(engine: sa.Engine, tasks: int) -> Callable[[int], None]:
+    """``before`` for the *write* reads: one task acknowledged at another minute, through the
+    writers (its rollup rows change, and the version with them)."""
+
+    # a new change each time, in this run and the next on the same database
+    made = itertools.count(random.randrange(1, 10**9))
+
+    def write(_: int) -> None:
+        k = next(made)
+        task_id = f"task-{(k * 104729) % tasks:07d}"
+        of_task = TASKS.c.task_id == task_id
+        with engine.begin() as conn:
+            raised = conn.scalar(sa.select(TASKS.c.raised_at).where(of_task))
+            if raised is None:
+                raise RuntimeError(f"no {task_id} among the bench's tasks")
+            later = raised + timedelta(seconds=60 + k % 86_400, microseconds=k % 997)
+            change = sa.update(TASKS).where(of_task).values(acknowledged_at=later)
+            tallied(conn, [task_id], lambda: conn.execute(change))
+
+    return write
 
 
 def api_client(base: str, token: str) -> Client:
@@ -110,14 +140,21 @@ def dashboard_client(base: str, token: str) -> Client:
 
 
 def measure(
-    client: Client, path: Callable[[int], str], requests: int, concurrency: int
+    client: Client,
+    path: Callable[[int], str],
+    requests: int,
+    concurrency: int,
+    before: Callable[[int], None] | None = None,
 ) -> tuple[float, float, float]:
-    """(requests/s, p50 s, p99 s) for ``requests`` GETs from ``concurrency`` threads."""
+    """(requests/s, p50 s, p99 s) for ``requests`` GETs from ``concurrency`` threads;
+    ``before(n)``, untimed, ahead of each."""
     local = threading.local()
 
     def one(n: int) -> float:
         session = getattr(local, "client", None) or client()
         local.client = session
+        if before is not None:
+            before(n)
         began = time.perf_counter()
         response = session.get(path(n))
         took = time.perf_counter() - began
@@ -137,7 +174,7 @@ def measure(
 @dataclass(frozen=True)
 class Read:
     name: str
-    cache: str  # "hit", "miss" or "-" (no figures cache on the way)
+    cache: str  # "hit", "write", "cold" or "-" (no figures cache on the way)
     path: Callable[[int], str]
     requests: int
     page: bool = False  # a dashboard page (the session cookie), else the API (the token)
@@ -146,7 +183,8 @@ class Read:
 def _figure_reads(name: str, path: str, requests: int, page: bool = False) -> list[Read]:
     return [
         Read(name, "hit", lambda n: path, requests, page),
-        Read(name, "miss", lambda n: path, requests, page),
+        Read(name, "write", lambda n: path, requests, page),
+        Read(name, "cold", lambda n: path, requests, page),
     ]
 
 
@@ -171,7 +209,7 @@ def _queue(n: int) -> str:
 
 
 def _cache_as(cache: str) -> AbstractContextManager[None]:
-    return uncached() if cache == "miss" else nullcontext()
+    return uncached() if cache == "cold" else nullcontext()
 
 
 def report(engine: sa.Engine, url: str, args: argparse.Namespace, last_day: datetime) -> None:
@@ -183,11 +221,12 @@ def report(engine: sa.Engine, url: str, args: argparse.Namespace, last_day: date
         baseline = 0.0
         for read in reads(args.tasks, args.requests, last_day):
             with _cache_as(read.cache):
+                before = touch(engine, args.tasks) if read.cache == "write" else None
                 rate, p50, p99 = measure(
-                    clients[read.page], read.path, read.requests, args.concurrency
+                    clients[read.page], read.path, read.requests, args.concurrency, before
                 )
             baseline = baseline or p50
             print(f"{read.name:28} {read.cache:>5} {rate:9.1f} {p50 * 1000:9.1f} "
                   f"{p99 * 1000:9.1f} {p50 / baseline:11.1f}", flush=True)  # fmt: skip
-    print(f"(concurrency {args.concurrency}, {args.tasks:,} tasks in PostgreSQL; cache hit: the "
-          "same read again; miss: the figures' cache kept nothing)")  # fmt: skip
+    print(f"(concurrency {args.concurrency}, {args.tasks:,} tasks in PostgreSQL; hit: the same "
+          "read again; write: one task changed before each read; cold: nothing kept)")  # fmt: skip

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from services.api.models import TASKS
 from services.api.models.rollups import active
 from services.api.rollup_reads import Sums, Window, get, read_rollups
-from services.api.rollups import version
+from services.api.rollups import stamp
 from services.api.tally import (
     ACK,
     ACK_MET,
@@ -62,7 +62,7 @@ def cached(
     """``compute()``, once per version of this database's rollups (and while ``fresh``): every
     change of them moves the version on, so a reader never gets figures older than the
     version it read first."""
-    full = (str(conn.engine.url), version(conn), *key)
+    full = (str(conn.engine.url), *stamp(conn), *key)
     if full in _cache and fresh(_cache[full]):
         return cast(T, _cache[full])
     value = compute()

@@ -10,15 +10,17 @@ from the task rows, so a window is exact.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
 from services.api.models import DELIVERIES, ORIGINS, ROLLUPS, TASKS
 from services.api.models.rollups import ALL, ALL_TIME, DAY, HOUR
+from services.api.rollup_kept import kept_sums
 from services.api.rollups import add_encoded, snapshot
 from services.api.tally import Delta, Key, day_of, hour_of, increments, keys_of
 from services.core.stats import LatencySummary
@@ -42,21 +44,41 @@ class Window:
 
 
 def read_rollups(conn: sa.Connection, measures: Sequence[str], window: Window) -> Sums:
-    """The measures summed per key over the window: rollup rows, plus exact partial hours."""
+    """The measures summed per key over the window: rollup rows, plus exact partial hours.
+    The sums may be shared (``services.api.rollup_kept``): never change them in place."""
     if window.since is None and window.until is None:
-        return _all_time(conn, measures, window)
+        key = ("all", tuple(measures), window.team, window.department)
+        read = partial(_all_time, conn, measures, window)
+        return kept_sums(conn, key, measures, _key_filters(window), read)
     first = _ceil_hour(window.since) if window.since is not None else None
     last = hour_of(window.until) if window.until is not None else None
     if first is not None and last is not None and first >= last:
         return _exact(conn, measures, window, window.since, window.until)
-    sums: Sums = {}
-    for span in spans(first, last):
-        _rows(conn, measures, window, span, sums)
+    sums = _whole_hours(conn, measures, window, first, last)
     if window.since is not None and first is not None and window.since < first:
-        _add(sums, _exact(conn, measures, window, window.since, first))
+        sums = _plus(sums, _exact(conn, measures, window, window.since, first))
     if window.until is not None and last is not None and last < window.until:
-        _add(sums, _exact(conn, measures, window, last, window.until))
+        sums = _plus(sums, _exact(conn, measures, window, last, window.until))
     return sums
+
+
+def _whole_hours(
+    conn: sa.Connection,
+    measures: Sequence[str],
+    window: Window,
+    first: datetime | None,
+    last: datetime | None,
+) -> Sums:
+    """The rollup rows of the whole hours [first, last), kept and patched between versions."""
+
+    def read(keys: Collection[Key] | None) -> Sums:
+        sums: Sums = {}
+        for span in spans(first, last):
+            _rows(conn, measures, window, span, sums, keys)
+        return sums
+
+    key = ("rows", tuple(measures), window.team, window.department, first, last)
+    return kept_sums(conn, key, measures, _key_filters(window), read)
 
 
 def _ceil_hour(at: datetime) -> datetime:
@@ -87,23 +109,36 @@ def spans(first: datetime | None, last: datetime | None) -> list[Span]:
     return out
 
 
-def _all_time(conn: sa.Connection, measures: Sequence[str], window: Window) -> Sums:
-    """One row per key, its percentiles kept with it: nothing to decode or merge."""
+def _all_time(
+    conn: sa.Connection,
+    measures: Sequence[str],
+    window: Window,
+    keys: Collection[Key] | None = None,
+) -> Sums:
+    """One row per key (of ``keys`` only, given), its percentiles kept with it: nothing to
+    decode or merge."""
     r = ROLLUPS.c
     query = sa.select(
         r.measure, r.department, r.team, r.answered_by, r.n, r.p50, r.p90, r.p99, r.max
     ).where(r.grain == ALL, r.bucket == ALL_TIME, r.measure.in_(measures), *_key_filters(window))
     sums: Sums = {}
-    for measure, department, team, by, n, p50, p90, p99, top in conn.execute(query):
-        stats = LatencySummary(n, p50, p90, p99, top) if p50 is not None else EMPTY
-        sums[(measure, department, team, by)] = Delta(n, {}, stats)
+    for chunk in [None] if keys is None else _chunks(sorted(keys)):
+        of_keys = query if chunk is None else query.where(_KEY.in_(chunk))
+        for measure, department, team, by, n, p50, p90, p99, top in conn.execute(of_keys):
+            stats = LatencySummary(n, p50, p90, p99, top) if p50 is not None else EMPTY
+            sums[(measure, department, team, by)] = Delta(n, {}, stats)
     return sums
 
 
 def _rows(
-    conn: sa.Connection, measures: Sequence[str], window: Window, span: Span, sums: Sums
+    conn: sa.Connection,
+    measures: Sequence[str],
+    window: Window,
+    span: Span,
+    sums: Sums,
+    keys: Collection[Key] | None = None,
 ) -> None:
-    """Add the rows of one grain over [from, to) to ``sums``."""
+    """Add the rows of one grain over [from, to) to ``sums`` (of ``keys`` only, given)."""
     grain, first, last = span
     r = ROLLUPS.c
     query = sa.select(r.measure, r.department, r.team, r.answered_by, r.n, r.bins).where(
@@ -113,10 +148,21 @@ def _rows(
         query = query.where(r.bucket >= first)
     if last is not None:
         query = query.where(r.bucket < last)
-    for measure, department, team, by, n, bins in conn.execute(query):
-        delta = sums.setdefault((measure, department, team, by), Delta())
-        delta.n += n
-        add_encoded(delta.bins, bins)
+    chunks = [None] if keys is None else _chunks(sorted(keys))
+    for chunk in chunks:
+        of_keys = query if chunk is None else query.where(_KEY.in_(chunk))
+        for measure, department, team, by, n, bins in conn.execute(of_keys):
+            delta = sums.setdefault((measure, department, team, by), Delta())
+            delta.n += n
+            add_encoded(delta.bins, bins)
+
+
+_KEY = sa.tuple_(ROLLUPS.c.measure, ROLLUPS.c.department, ROLLUPS.c.team, ROLLUPS.c.answered_by)
+KEYS_PER_READ = 500
+
+
+def _chunks(keys: list[Key]) -> list[list[Key] | None]:
+    return [keys[i : i + KEYS_PER_READ] for i in range(0, len(keys), KEYS_PER_READ)]
 
 
 def _key_filters(window: Window) -> list[sa.ColumnElement[bool]]:
@@ -128,9 +174,16 @@ def _key_filters(window: Window) -> list[sa.ColumnElement[bool]]:
     return where
 
 
-def _add(into: Sums, other: Sums) -> None:
+def _plus(sums: Sums, other: Sums) -> Sums:
+    """``sums`` and ``other`` added, as a new mapping (``sums`` may be shared: unchanged)."""
+    out = dict(sums)
     for key, delta in other.items():
-        into.setdefault(key, Delta()).merge(delta)
+        added = Delta()
+        if key in out:
+            added.merge(out[key])
+        added.merge(delta)
+        out[key] = added
+    return out
 
 
 def _exact(conn: sa.Connection, measures: Sequence[str], window: Window, lo: Any, hi: Any) -> Sums:

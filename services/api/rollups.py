@@ -61,16 +61,26 @@ def snapshot(conn: sa.Connection, task_ids: Sequence[str]) -> list[TaskFacts]:
     if not task_ids:
         return []
     columns = [TASKS.c[name] for name in TASK_COLUMNS]
-    rows = conn.execute(sa.select(*columns).where(TASKS.c.task_id.in_(task_ids))).all()
+    rows = conn.execute(sa.select(*columns).where(among(conn, TASKS.c.task_id, task_ids))).all()
     origins = _origins(conn, task_ids)
     delivered = _delivered(conn, task_ids)
     return [_facts(row._mapping, origins, delivered) for row in rows]
 
 
+def among(
+    conn: sa.Connection, column: sa.ColumnElement[str], ids: Sequence[str]
+) -> sa.ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL one array parameter (``= ANY``), not thousands: a
+    figure's partial hour reads a few thousand tasks, and each parameter costs the driver."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.Text)))
+    return column.in_(ids)
+
+
 def _origins(conn: sa.Connection, task_ids: Sequence[str]) -> dict[str, list[Any]]:
     query = sa.select(ORIGINS.c.task_id, ORIGINS.c.event_id, ORIGINS.c.source, ORIGINS.c.raised_at)
     out: dict[str, list[Any]] = {}
-    for row in conn.execute(query.where(ORIGINS.c.task_id.in_(task_ids))):
+    for row in conn.execute(query.where(among(conn, ORIGINS.c.task_id, task_ids))):
         out.setdefault(row.task_id, []).append(row)
     return out
 
@@ -79,7 +89,7 @@ def _delivered(conn: sa.Connection, task_ids: Sequence[str]) -> dict[str, list[A
     """The answers delivered (2xx) to each task's requests: origin, created, delivered."""
     d = DELIVERIES.c
     query = sa.select(d.task_id, d.origin_event_id, d.created_at, d.delivered_at).where(
-        d.task_id.in_(task_ids), d.state == "delivered", d.task_state == "resolved"
+        among(conn, d.task_id, task_ids), d.state == "delivered", d.task_state == "resolved"
     )
     out: dict[str, list[Any]] = {}
     for row in conn.execute(query):
@@ -171,20 +181,39 @@ def retally(conn: sa.Connection, task_ids: Sequence[str], before: list[TaskFacts
 
 
 def apply(conn: sa.Connection, deltas: dict[RollupKey, Delta]) -> None:
-    """Add ``deltas`` to the rollup rows, creating them as needed; rows locked in key order.
+    """Add ``deltas`` to the rollup rows, creating them as needed; the version row locked
+    first, then the rows in key order (every writer: one order).
 
-    Any change also moves the rollups' version on, so a reader's cache knows it is stale.
+    Any change moves the rollups' version on, so a reader's cache knows it is stale, and
+    marks the rows it changed with it, so a reader's kept sums re-read only their keys.
     """
     if not deltas:
         return
-    deltas = {**deltas, VERSION: Delta(1)}
+    changed_in = _next_version(conn)
     keys = sorted(deltas)
     for start in range(0, len(keys), KEYS_PER_STATEMENT):
-        _apply_keys(conn, keys[start : start + KEYS_PER_STATEMENT], deltas)
+        _apply_keys(conn, keys[start : start + KEYS_PER_STATEMENT], deltas, changed_in)
+
+
+def _next_version(conn: sa.Connection) -> int:
+    """Move the version on (its row created with a new epoch the first time); the new one."""
+    insert: Any = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    first = {**dict(zip(KEY_COLUMNS, VERSION, strict=True)), "n": 0, "bins": new_epoch()}
+    conn.execute(insert(ROLLUPS).values(first).on_conflict_do_nothing())
+    moved = sa.update(ROLLUPS).where(_IS_VERSION).values(n=ROLLUPS.c.n + 1)
+    return int(conn.execute(moved.returning(ROLLUPS.c.n)).scalar_one())
+
+
+def new_epoch() -> str:
+    """A new database's, or a rebuild's: sums kept for another epoch are read again."""
+    return secrets.token_hex(8)
 
 
 def _apply_keys(
-    conn: sa.Connection, keys: Sequence[RollupKey], deltas: dict[RollupKey, Delta]
+    conn: sa.Connection,
+    keys: Sequence[RollupKey],
+    deltas: dict[RollupKey, Delta],
+    changed_in: int,
 ) -> None:
     _insert_missing(conn, keys)
     query = sa.select(ROLLUPS).where(_KEY_TUPLE.in_(keys)).order_by(*ROLLUPS.primary_key.columns)
@@ -202,7 +231,7 @@ def _apply_keys(
         )
         merged = Delta(row.n, decode_bins(row.bins))
         merged.merge(deltas[key])
-        updates.append(_update_params(key, merged))
+        updates.append({**_update_params(key, merged), "new_changed_in": changed_in})
     conn.execute(_UPDATE, updates)
 
 
@@ -231,7 +260,10 @@ _UPDATE: Final = (
     sa.update(ROLLUPS)
     .where(*(ROLLUPS.c[name] == sa.bindparam(f"k_{name}") for name in KEY_COLUMNS))
     .values(
-        {name: sa.bindparam(f"new_{name}") for name in ("n", "bins", "p50", "p90", "p99", "max")}
+        {
+            name: sa.bindparam(f"new_{name}")
+            for name in ("n", "bins", "p50", "p90", "p99", "max", "changed_in")
+        }
     )
 )
 
@@ -297,19 +329,26 @@ def rebuild(conn: sa.Connection, chunk: int = REBUILD_CHUNK) -> int:
     _insert_final(conn, pending, lambda key: True)
     # never a version seen before: the next one, or for a new database a random start (a
     # reader's cache is per database URL, and a URL may name a new database after a drop)
-    conn.execute(ROLLUPS.insert(), _row(VERSION, Delta(was + 1 if was else secrets.randbits(30))))
+    moved_on = Delta(was + 1 if was else secrets.randbits(30))
+    conn.execute(ROLLUPS.insert(), {**_row(VERSION, moved_on), "bins": new_epoch()})
     return len(tasks)
 
 
 def version(conn: sa.Connection) -> int:
-    """The rollups' version: it moves on with every change of them (read before every cached
-    figure: one statement, built once)."""
-    return int(conn.scalar(_VERSION_QUERY) or 0)
+    """The rollups' version: it moves on with every change of them."""
+    return stamp(conn)[0]
 
 
-_VERSION_QUERY: Final = sa.select(ROLLUPS.c.n).where(
+def stamp(conn: sa.Connection) -> tuple[int, str | None]:
+    """The rollups' version and epoch (read before every cached figure: one statement)."""
+    row = conn.execute(_STAMP_QUERY).first()
+    return (0, None) if row is None else (int(row.n), row.bins)
+
+
+_IS_VERSION: Final = sa.and_(
     *(ROLLUPS.c[name] == value for name, value in zip(KEY_COLUMNS, VERSION, strict=True))
 )
+_STAMP_QUERY: Final = sa.select(ROLLUPS.c.n, ROLLUPS.c.bins).where(_IS_VERSION)
 
 
 def _before(frontier: datetime) -> Callable[[RollupKey], bool]:

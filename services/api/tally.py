@@ -84,12 +84,14 @@ class Delta:
 
     n: int = 0
     bins: Bins = field(default_factory=dict)
-    stats: LatencySummary | None = None  # kept with a stored row: its bins need no reading
+    # kept with a stored row (its bins need no reading), or computed once by ``summary``
+    stats: LatencySummary | None = field(default=None, compare=False)
 
     def add(self, increment: Increment, sign: int) -> None:
         self.n += sign
         if increment.value is not None:
             add_value(self.bins, increment.value, sign)
+        self.stats = None
 
     def merge(self, other: Delta, sign: int = 1) -> None:
         self.n += sign * other.n
@@ -97,7 +99,11 @@ class Delta:
         self.stats = None
 
     def summary(self) -> LatencySummary:
-        return self.stats if self.stats is not None else summarize_bins(self.bins)
+        """The percentiles of the bins, computed once (a change forgets them): the window sums
+        a reader keeps share their unchanged keys' summaries from one version to the next."""
+        if self.stats is None:
+            self.stats = summarize_bins(self.bins)
+        return self.stats
 
     def is_empty(self) -> bool:
         return self.n == 0 and not self.bins

@@ -203,11 +203,15 @@ def test_windows_are_exact_at_partial_hours(engine: sa.Engine) -> None:
     assert [(w.department, w.team, w.answered) for w in raised] == [("support", "billing", 2)]
 
 
+# what a row counts (not in which version it changed: a rebuild leaves that out)
+STORED = sa.select(*(column for column in ROLLUPS.c if column.name != "changed_in"))
+
+
 def test_replayed_events_count_once_and_rollups_equal_a_rebuild(engine: sa.Engine) -> None:
     project = seed(engine)
     with engine.connect() as conn:
         first = table(conn)
-        rows = conn.execute(sa.select(ROLLUPS).order_by(*ROLLUPS.primary_key.columns)).all()
+        rows = conn.execute(STORED.order_by(*ROLLUPS.primary_key.columns)).all()
     assert {project.handle(r) for r in seeded_records()} == {DUPLICATE}  # a replay after a crash
     with engine.connect() as conn:
         assert table(conn) == first
@@ -215,7 +219,7 @@ def test_replayed_events_count_once_and_rollups_equal_a_rebuild(engine: sa.Engin
         assert rebuild(conn) == 5
     with engine.connect() as conn:
         assert table(conn) == first
-        rebuilt = conn.execute(sa.select(ROLLUPS).order_by(*ROLLUPS.primary_key.columns)).all()
+        rebuilt = conn.execute(STORED.order_by(*ROLLUPS.primary_key.columns)).all()
     counted = [tuple(r) for r in rows if r.n and r.grain != "version"]
     assert [tuple(r) for r in rebuilt if r.n and r.grain != "version"] == counted
 

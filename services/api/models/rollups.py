@@ -37,9 +37,11 @@ class FigureRollup(Base):
     __tablename__ = "figure_rollups"
     # a window's read (0010): one measure's buckets of one grain, without the other measures';
     # the charts' read (0013): one measure's totals (department and team ``*``), not every key's
+    # what changed since a version (0014): a reader's kept sums re-read only those keys
     __table_args__ = (
         sa.Index("ix_figure_rollups_grain_measure_bucket", "grain", "measure", "bucket"),
         sa.Index("ix_figure_rollups_grain_measure_key_bucket", *TOTALS_INDEX_COLUMNS),
+        sa.Index("ix_figure_rollups_changed_in", "changed_in"),
     )
 
     grain: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
@@ -55,6 +57,8 @@ class FigureRollup(Base):
     p90: Mapped[float | None] = mapped_column(sa.Float)
     p99: Mapped[float | None] = mapped_column(sa.Float)
     max: Mapped[float | None] = mapped_column(sa.Float)
+    # the rollups' version in which this row last changed (0014; none: before, or rebuilt)
+    changed_in: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 ROLLUPS: Final = cast(sa.Table, FigureRollup.__table__)

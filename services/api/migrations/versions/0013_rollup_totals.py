@@ -114,13 +114,15 @@ _UPDATE = (
 
 
 def _recode(conn: sa.Connection, recode: Callable[[Any], Any]) -> None:
-    """Every row's bins through ``recode``, a bucket at a time (a few thousand rows each)."""
+    """Every row's bins through ``recode``, a bucket at a time (a few thousand rows each).
+    Not the version row's: from 0014 on it keeps an epoch there (0005's rebuild writes it)."""
     r = ROLLUPS.c
-    buckets = conn.execute(sa.select(r.grain, r.bucket).where(r.bins.is_not(None)).distinct())
+    with_bins = (r.bins.is_not(None), r.grain != "version")
+    buckets = conn.execute(sa.select(r.grain, r.bucket).where(*with_bins).distinct())
     for grain, bucket in buckets.all():
         rows = conn.execute(
             sa.select(*(r[name] for name in KEY), r.bins).where(
-                r.grain == grain, r.bucket == bucket, r.bins.is_not(None)
+                r.grain == grain, r.bucket == bucket, *with_bins
             )
         ).all()
         updates = [

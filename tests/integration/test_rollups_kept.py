@@ -1,0 +1,133 @@
+"""Window sums kept between versions of the rollups and patched by the keys that changed
+(``services.api.rollup_kept``, migration 0014), on SQLite and PostgreSQL.
+
+After real writes (the writers' own ``tallied``: resolves, new tasks) a patched read must
+equal a read of every row; after a rebuild (a new epoch) nothing kept is patched."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from services.api import rollup_kept
+from services.api.lifecycle import ACTIVE
+from services.api.models import TASKS
+from services.api.rollup_reads import Sums, Window, read_rollups
+from services.api.rollups import rebuild, tallied
+from services.api.tally import ANSWERED, FEEDBACK, OPEN, TEAM
+from services.api.tally import TASKS as TASK_COUNT
+from tests.integration.test_figures_from_rollups import NOW, random_mix, seeded, task
+
+MEASURES = (TASK_COUNT, FEEDBACK, ANSWERED, OPEN)
+WINDOWS = (
+    Window(NOW - timedelta(days=7)),  # whole hours and days, open-ended: the overview's
+    Window(NOW - timedelta(days=30), team="planning"),
+    Window(NOW - timedelta(days=2, hours=3, seconds=5), NOW - timedelta(hours=20)),  # edges
+    Window(NOW - timedelta(days=9), department="support"),
+    Window(),  # all time: one row a key, percentiles kept with it
+)
+
+
+def reads(engine: sa.Engine) -> dict[Window, Sums]:
+    with engine.connect() as conn:
+        return {window: read_rollups(conn, MEASURES, window) for window in WINDOWS}
+
+
+def same(ours: Sums, theirs: Sums) -> bool:
+    """Equal counts and bins; latency sums equal up to the order they were added in."""
+    if ours.keys() != theirs.keys():
+        return False
+    for key, delta in ours.items():
+        other = theirs[key]
+        if delta.n != other.n or delta.bins.keys() != other.bins.keys():
+            return False
+        for index, (count, total) in delta.bins.items():
+            if count != other.bins[index][0]:
+                return False
+            if not math.isclose(total, other.bins[index][1], rel_tol=1e-9, abs_tol=1e-6):
+                return False
+    return True
+
+
+def change(engine: sa.Engine, rng: random.Random, added: int) -> None:
+    """Resolve a few open tasks and add new ones, each through the writers' ``tallied``."""
+    with engine.begin() as conn:
+        open_ids = sorted(conn.scalars(sa.select(TASKS.c.task_id).where(TASKS.c.state == "open")))
+    for task_id in rng.sample(open_ids, 5):
+        with engine.begin() as conn:
+            raised = conn.scalar(sa.select(TASKS.c.raised_at).where(TASKS.c.task_id == task_id))
+            resolved = raised + timedelta(hours=rng.uniform(1, 40))
+            values: dict[str, Any] = {
+                "state": "resolved", "resolved_at": resolved, "answered_by": TEAM,
+                "feedback_latency_s": (resolved - raised).total_seconds(),
+            }  # fmt: skip
+            update = sa.update(TASKS).where(TASKS.c.task_id == task_id).values(values)
+            tallied(conn, [task_id], lambda u=update: conn.execute(u))  # type: ignore[misc]
+    for n in range(90_000, 90_000 + added):
+        row = task(n, rng, rng.uniform(1, 86400))
+        with engine.begin() as conn:
+            tallied(conn, [row["task_id"]], lambda r=row: conn.execute(TASKS.insert(), r))  # type: ignore[misc]
+
+
+def test_sums_patched_after_writes_equal_a_read_of_every_row(engine: sa.Engine) -> None:
+    seeded(engine, random_mix(600))
+    rollup_kept.forget()
+    first = reads(engine)
+    change(engine, random.Random(3), added=8)
+    was = dict(rollup_kept.stats)
+    patched = reads(engine)
+    assert rollup_kept.stats["patched"] - was["patched"] == len(WINDOWS)
+    assert rollup_kept.stats["full"] == was["full"]
+    rollup_kept.forget()
+    whole = reads(engine)
+    for window in WINDOWS:
+        assert same(patched[window], whole[window]), window
+    assert any(not same(first[w], whole[w]) for w in WINDOWS)  # the writes are in the figures
+    again = dict(rollup_kept.stats)
+    assert reads(engine) == whole  # nothing changed since: the very sums, kept
+    assert rollup_kept.stats["kept"] - again["kept"] == len(WINDOWS)
+
+
+def test_a_rebuild_starts_a_new_epoch_and_nothing_kept_is_patched(engine: sa.Engine) -> None:
+    seeded(engine, random_mix(300))
+    rollup_kept.forget()
+    reads(engine)
+    with engine.begin() as conn:
+        active = TASKS.c.state.in_(sorted(ACTIVE))
+        conn.execute(sa.update(TASKS).where(active).values(state="rejected"))
+        rebuild(conn)  # rows rewritten without ``changed_in``: only the epoch says so
+    was = dict(rollup_kept.stats)
+    rebuilt = reads(engine)
+    assert rollup_kept.stats["full"] - was["full"] == len(WINDOWS)
+    rollup_kept.forget()
+    assert all(same(rebuilt[w], s) for w, s in reads(engine).items())
+    open_now = [d.n for s in rebuilt.values() for k, d in s.items() if k[0] == OPEN]
+    assert sum(open_now) == 0  # what the rebuild counted, not the kept sums patched
+
+
+def test_what_is_kept_stays_within_its_budget_least_recently_used_out(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded(engine, random_mix(300))
+    week, month = WINDOWS[0], Window(NOW - timedelta(days=30))
+    sizes = []
+    with engine.connect() as conn:
+        for window in (week, month):
+            rollup_kept.forget()
+            read_rollups(conn, MEASURES, window)
+            sizes.append(rollup_kept.kept_size())
+        rollup_kept.forget()
+        budget = max(sizes) + 1  # either window, never both
+        monkeypatch.setattr(rollup_kept, "KEPT_BINS", budget)
+        read_rollups(conn, MEASURES, week)
+        read_rollups(conn, MEASURES, month)  # the week goes out
+        assert rollup_kept.kept_size() == sizes[1]
+        was = dict(rollup_kept.stats)
+        read_rollups(conn, MEASURES, week)
+    assert rollup_kept.stats["full"] - was["full"] == 1
+    assert rollup_kept.kept_size() <= budget

@@ -1,6 +1,6 @@
 """``/v1/stats/lead-quality``: leads judged on their outcomes (story 3, sales -> marketing)."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -52,6 +52,15 @@ class LeadQualityPage(BaseModel):
     total: LeadQualityOut
 
 
+def window_start(end: datetime) -> datetime:
+    """``DEFAULT_WINDOW`` before ``end``, or the earliest instant there is (an ``until`` in
+    year 1 leaves no room for 30 days before it: an empty window, not a 500)."""
+    try:
+        return end - DEFAULT_WINDOW
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 @router.get(
     "/lead-quality",
     response_model=LeadQualityPage,
@@ -67,7 +76,7 @@ def lead_quality(
     until: Annotated[UtcInstant | None, Query(description="Leads started before")] = None,
 ) -> LeadQualityPage:
     end = until or api.clock()
-    start = since or end - DEFAULT_WINDOW
+    start = since or window_start(end)
     if start >= end:
         raise BadActionError("query.since", "must be before until")
     with api.engine.connect() as conn:

@@ -165,3 +165,22 @@ def test_a_stored_cursor_still_pages(client: TestClient, add_task: AddTask) -> N
     assert rest.status_code == 200
     assert len(rest.json()["tasks"]) == 1
     assert json.loads(base64.urlsafe_b64decode(first["next_cursor"] + "=" * 4))[1]
+
+
+@pytest.mark.parametrize("until", ["0001-01-01T11:10:05Z", "0001-01-31T00:00:00Z"])
+def test_lead_quality_until_year_one_is_an_empty_window_not_a_500(
+    client: TestClient, until: str
+) -> None:
+    """Found by ``make chaos``'s schemathesis run: 30 days before year 1 overflowed."""
+    response = client.get("/v1/stats/lead-quality", params={"until": until})
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert page["since"].startswith("0001-01-01T00:00:00")
+    assert page["total"]["leads"] == 0
+
+
+def test_lead_quality_since_after_until_names_since(client: TestClient) -> None:
+    params = {"since": "0001-01-02T00:00:00Z", "until": "0001-01-01T11:10:05Z"}
+    response = client.get("/v1/stats/lead-quality", params=params)
+    assert response.status_code == 422
+    assert fields_of(response) == ["query.since"]

@@ -16,11 +16,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import sqlalchemy as sa
 
 from services.api.models import ROLLUPS
+from services.api.models.rollups import HOUR
 from services.api.rollups import stamp
 from services.api.tally import Delta, Key
 
@@ -51,8 +53,14 @@ def kept_sums(
     measures: Sequence[str],
     filters: Sequence[sa.ColumnElement[bool]],
     read: Read,
+    hour: datetime | None = None,
 ) -> Sums:
-    """The sums ``read`` gives, kept under ``key`` per database; never to be changed in place."""
+    """The sums ``read`` gives, kept under ``key`` per database; never to be changed in place.
+
+    ``hour``: the sums are a partial hour's, read from the task rows (not patchable per
+    key): kept while no rollup row of that hour changed, else read again. Every change of a
+    count or latency at a time in the hour changes one of its rows (a time that moves moves
+    its latency with it)."""
     version, epoch = stamp(conn)
     full_key = (str(conn.engine.url), *key)
     with _lock:
@@ -64,14 +72,20 @@ def kept_sums(
         return kept.sums
     changed = None
     if kept is not None and kept.epoch == epoch and kept.version < version:
-        changed = changed_keys(conn, kept.version, measures, filters)
+        if hour is None:
+            changed = changed_keys(conn, kept.version, measures, filters)
+        elif not hour_changed(conn, kept.version, hour, measures, filters):
+            changed = set()
     if kept is None or changed is None:
         stats["full"] += 1
         sums = read(None)
+    elif not changed:  # nothing of these sums changed: the very object, kept on
+        stats["patched"] += 1
+        sums = kept.sums
     else:
         stats["patched"] += 1
         sums = {k: delta for k, delta in kept.sums.items() if k not in changed}
-        sums.update(read(changed) if changed else {})
+        sums.update(read(changed))
     size = len(sums) + sum(len(delta.bins) for delta in sums.values())
     _keep(full_key, _Kept(version, epoch, sums, size))
     return sums
@@ -112,6 +126,24 @@ def kept_size() -> int:
     """Keys and bins kept now (at most ``KEPT_BINS``)."""
     with _lock:
         return sum(kept.size for kept in _kept.values())
+
+
+def hour_changed(
+    conn: sa.Connection,
+    after: int,
+    hour: datetime,
+    measures: Sequence[str],
+    filters: Sequence[sa.ColumnElement[bool]],
+) -> bool:
+    """Whether a row of ``measures`` for ``hour`` changed after version ``after``."""
+    r = ROLLUPS.c
+    query = (
+        sa.select(r.measure)
+        .where(r.changed_in > after, r.grain == HOUR, r.bucket == hour)
+        .where(r.measure.in_(measures), *filters)
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
 
 
 def forget() -> None:

@@ -54,12 +54,58 @@ def read_rollups(conn: sa.Connection, measures: Sequence[str], window: Window) -
     last = hour_of(window.until) if window.until is not None else None
     if first is not None and last is not None and first >= last:
         return _exact(conn, measures, window, window.since, window.until)
-    sums = _whole_hours(conn, measures, window, first, last)
+    whole = _whole_hours(conn, measures, window, first, last)
+    edges: list[Sums] = []
     if window.since is not None and first is not None and window.since < first:
-        sums = _plus(sums, _exact(conn, measures, window, window.since, first))
+        edges.append(_edge(conn, measures, window, window.since, first))
     if window.until is not None and last is not None and last < window.until:
-        sums = _plus(sums, _exact(conn, measures, window, last, window.until))
-    return sums
+        edges.append(_edge(conn, measures, window, last, window.until))
+    if not edges:
+        return whole
+    return _with_edges(conn, (tuple(measures), window), whole, tuple(edges))
+
+
+def _edge(conn: sa.Connection, measures: Sequence[str], window: Window, lo: Any, hi: Any) -> Sums:
+    """A partial hour from the task rows, kept while no rollup row of its hour changed."""
+    key = ("edge", tuple(measures), window.team, window.department, lo, hi)
+
+    def read(_: Collection[Key] | None) -> Sums:  # never per key: the hour's tasks, all
+        return _exact(conn, measures, window, lo, hi)
+
+    return kept_sums(conn, key, measures, _key_filters(window), read, hour=hour_of(lo))
+
+
+# the window's whole hours and its edges added up, kept while neither changed (per database)
+_added: dict[tuple[Any, ...], tuple[Sums, tuple[Sums, ...], Sums]] = {}
+ADDED_KEPT = 16
+
+
+def _with_edges(
+    conn: sa.Connection, key: tuple[Any, ...], whole: Sums, edges: tuple[Sums, ...]
+) -> Sums:
+    """``whole`` plus ``edges``: only the keys whose sums are new objects added again (kept
+    sums keep an unchanged key's very object from one version to the next)."""
+    full_key = (str(conn.engine.url), *key)
+    was = _added.get(full_key)
+    if was is None or not _same(was[1], edges):
+        added = whole
+        for edge in edges:
+            added = _plus(added, edge)
+    elif was[0] is whole:
+        return was[2]
+    else:
+        before = was[0]
+        changed = {k for k, delta in whole.items() if before.get(k) is not delta}
+        added = dict(was[2])
+        for k in changed | (before.keys() - whole.keys()):
+            parts = [sums[k] for sums in (whole, *edges) if k in sums]
+            added.pop(k, None)
+            for part in parts:
+                added[k] = _sum(added[k], part) if k in added else part
+    if len(_added) >= ADDED_KEPT and full_key not in _added:
+        _added.pop(next(iter(_added)))
+    _added[full_key] = (whole, edges, added)
+    return added
 
 
 def _whole_hours(
@@ -174,16 +220,24 @@ def _key_filters(window: Window) -> list[sa.ColumnElement[bool]]:
     return where
 
 
+def _same(these: tuple[Sums, ...], those: tuple[Sums, ...]) -> bool:
+    """The very same sums objects (kept sums are replaced, never changed in place)."""
+    return len(these) == len(those) and all(a is b for a, b in zip(these, those, strict=True))
+
+
 def _plus(sums: Sums, other: Sums) -> Sums:
-    """``sums`` and ``other`` added, as a new mapping (``sums`` may be shared: unchanged)."""
+    """``sums`` and ``other`` added, as a new mapping (both may be shared: unchanged)."""
     out = dict(sums)
     for key, delta in other.items():
-        added = Delta()
-        if key in out:
-            added.merge(out[key])
-        added.merge(delta)
-        out[key] = added
+        out[key] = _sum(out[key], delta) if key in out else delta
     return out
+
+
+def _sum(one: Delta, other: Delta) -> Delta:
+    added = Delta()
+    added.merge(one)
+    added.merge(other)
+    return added
 
 
 def _exact(conn: sa.Connection, measures: Sequence[str], window: Window, lo: Any, hi: Any) -> Sums:

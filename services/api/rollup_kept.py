@@ -86,7 +86,10 @@ def kept_sums(
         stats["patched"] += 1
         sums = {k: delta for k, delta in kept.sums.items() if k not in changed}
         sums.update(read(changed))
-    size = len(sums) + sum(len(delta.bins) for delta in sums.values())
+    if kept is not None and sums is kept.sums:
+        size = kept.size  # the very sums kept on: counted when they were read
+    else:
+        size = len(sums) + sum(len(delta.bins) for delta in sums.values())
     _keep(full_key, _Kept(version, epoch, sums, size))
     return sums
 

@@ -31,6 +31,7 @@ import uvicorn
 
 from services.api import auth, figures, rollup_kept
 from services.api.app import create_app
+from services.api.dashboard import series
 from services.api.models import TASKS
 from services.api.rollups import tallied
 from services.api.settings import ApiSettings
@@ -90,14 +91,14 @@ class _KeepsNothing(dict[tuple[Any, ...], Any]):
 
 @contextmanager
 def uncached() -> Iterator[None]:
-    """The figures' cache and the kept window sums switched off in this process (the server
-    runs in it)."""
-    cache, sums = figures._cache, rollup_kept._kept
-    figures._cache, rollup_kept._kept = _KeepsNothing(), _KeepsNothing()
+    """The figures' cache, the kept window sums and the kept chart rows switched off in this
+    process (the server runs in it)."""
+    cache, sums, charts = figures._cache, rollup_kept._kept, series._kept
+    figures._cache, rollup_kept._kept, series._kept = (_KeepsNothing() for _ in range(3))
     try:
         yield
     finally:
-        figures._cache, rollup_kept._kept = cache, sums
+        figures._cache, rollup_kept._kept, series._kept = cache, sums, charts
 
 
 def touch(engine: sa.Engine, tasks: int) -> Callable[[int], None]:

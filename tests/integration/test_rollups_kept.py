@@ -1,5 +1,6 @@
 """Window sums kept between versions of the rollups and patched by the keys that changed
-(``services.api.rollup_kept``, migration 0014), on SQLite and PostgreSQL.
+(``services.api.rollup_kept``, migration 0014), and the charts' rows patched by the rows
+that changed (``series.kept_series``), on SQLite and PostgreSQL.
 
 After real writes (the writers' own ``tallied``: resolves, new tasks) a patched read must
 equal a read of every row; after a rebuild (a new epoch) nothing kept is patched."""
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.api import rollup_kept
+from services.api.dashboard import series
 from services.api.lifecycle import ACTIVE
 from services.api.models import TASKS
 from services.api.rollup_reads import Sums, Window, read_rollups
@@ -176,3 +178,61 @@ def test_what_is_kept_stays_within_its_budget_least_recently_used_out(
         read_rollups(conn, MEASURES, week)
     assert rollup_kept.stats["full"] - was["full"] == 1
     assert rollup_kept.kept_size() <= budget
+
+
+def charts(engine: sa.Engine, now: datetime = NOW) -> dict[str, series.Series]:
+    with engine.connect() as conn:
+        return {w: series.kept_series(conn, now, w) for w in series.WINDOWS}
+
+
+def same_chart(ours: series.Series, theirs: series.Series) -> bool:
+    """Equal counts; percentiles equal up to the order the bins' sums were added in."""
+    counts = ("x", "raised", "answered_human", "answered_router")
+    if any(getattr(ours, name) != getattr(theirs, name) for name in counts):
+        return False
+    pairs = [
+        *zip(ours.p50_s, theirs.p50_s, strict=True),
+        *zip(ours.p90_s, theirs.p90_s, strict=True),
+    ]
+    return all(
+        (a is None) == (b is None) and (a is None or b is None or math.isclose(a, b, rel_tol=1e-9))
+        for a, b in pairs
+    )
+
+
+def test_chart_rows_patched_after_writes_equal_a_read_of_every_row(engine: sa.Engine) -> None:
+    seeded(engine, random_mix(600))
+    series.forget()
+    first = charts(engine)
+    change(engine, random.Random(5), added=12)
+    was = dict(series.stats)
+    patched = charts(engine)
+    assert series.stats["patched"] - was["patched"] == len(series.WINDOWS)
+    assert series.stats["full"] == was["full"]
+    series.forget()
+    whole = charts(engine)
+    for window in series.WINDOWS:
+        assert same_chart(patched[window], whole[window]), window
+    assert any(not same_chart(first[w], whole[w]) for w in series.WINDOWS)  # the writes count
+
+
+def test_chart_rows_are_read_whole_after_a_rebuild_or_when_the_window_moves(
+    engine: sa.Engine,
+) -> None:
+    seeded(engine, random_mix(300))
+    series.forget()
+    charts(engine)
+    with engine.begin() as conn:
+        active = TASKS.c.state.in_(sorted(ACTIVE))
+        conn.execute(sa.update(TASKS).where(active).values(state="rejected"))
+        rebuild(conn)  # rows rewritten without ``changed_in``: only the epoch says so
+    was = dict(series.stats)
+    rebuilt = charts(engine)
+    assert series.stats["full"] - was["full"] == len(series.WINDOWS)
+    later = charts(engine, NOW + timedelta(days=1))  # every window starts later
+    assert series.stats["full"] - was["full"] == 2 * len(series.WINDOWS)
+    series.forget()
+    whole = charts(engine)
+    for window in series.WINDOWS:
+        assert same_chart(rebuilt[window], whole[window]), window
+    assert later["24h"].x[0] == rebuilt["24h"].x[0] + 86400

@@ -18,6 +18,7 @@ signed-in viewer may see them, as ``/v1/stats``.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,9 +32,9 @@ from services.api.db import Task
 from services.api.models import ROLLUPS
 from services.api.models.rollups import DAY, HOUR
 from services.api.rollup_reads import Window, read_rollups
-from services.api.rollups import add_encoded
+from services.api.rollups import decode_bins, stamp
 from services.api.tally import ANY, ROUTER, TASK_ANSWERED, TASKS
-from services.core.stats import Bins, summarize, summarize_bins
+from services.core.stats import Bins, add_bin, summarize, summarize_bins
 
 SERIES_COLUMNS: Final = (
     Task.raised_at,
@@ -167,60 +168,129 @@ def rows_in(engine: sa.Engine, since: datetime) -> list[Any]:
 def from_rollups(conn: sa.Connection, *, now: datetime, window: str) -> Series:
     """The window's series from the rollups, once per version of them and window start."""
     start = window_start(window, now)
-    return figures.cached(conn, ("series", window, start), lambda: _read(conn, now, window))
+    return figures.cached(conn, ("series", window, start), lambda: kept_series(conn, now, window))
 
 
-def _read(conn: sa.Connection, now: datetime, window: str) -> Series:
-    start, width, slots = bounds(window, now)
+RowKey = tuple[str, datetime, str]  # measure, bucket, answered_by
+Rows = dict[RowKey, tuple[int, Bins]]
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A window's total rows as read at ``version``, and the series they give."""
+
+    version: int
+    epoch: str | None
+    start: datetime
+    rows: Rows
+    series: Series
+
+
+_kept: dict[tuple[str, str], _Kept] = {}  # (database, window): one window start each
+_lock = threading.Lock()
+KEPT_WINDOWS: Final = 64  # databases x windows; a few hundred rows each
+stats = {"full": 0, "patched": 0}  # how series were read (tests, bench)
+
+
+def kept_series(conn: sa.Connection, now: datetime, window: str) -> Series:
+    """The window's series from its rows, kept between versions of the rollups: every row
+    the first time; after that only the rows changed since the version kept (``changed_in``,
+    as ``services.api.rollup_kept`` does for sums), and the percentiles again only for the
+    buckets they fall in. The version is read before the rows: a row committed in between
+    is read again next time, and replaced, never added twice."""
+    shape = bounds(window, now)
+    start, width, _ = shape
+    version, epoch = stamp(conn)
+    where = (str(conn.engine.url), window)
+    with _lock:
+        kept = _kept.get(where)
+    if kept is not None and (kept.start, kept.epoch) == (start, epoch) and kept.version <= version:
+        stats["patched"] += 1
+        changed = _rows(conn, shape, after=kept.version)
+        rows = {**kept.rows, **changed}
+        dirty = {_slot(bucket, start, width) for _, bucket, _ in changed}
+        made = _series(rows, shape, kept.series, dirty)
+    else:
+        stats["full"] += 1
+        rows = _rows(conn, shape)
+        made = _series(rows, shape)
+    with _lock:
+        was = _kept.get(where)
+        if was is None or was.start != start or was.epoch != epoch or was.version <= version:
+            if len(_kept) >= KEPT_WINDOWS and where not in _kept:
+                _kept.pop(next(iter(_kept)))
+            _kept[where] = _Kept(version, epoch, start, rows, made)
+    return made
+
+
+def forget() -> None:
+    """Keep nothing (tests; the bench's cold reads)."""
+    with _lock:
+        _kept.clear()
+
+
+Shape = tuple[datetime, int, int]  # first bucket start, bucket width (s), bucket count
+
+
+def _rows(conn: sa.Connection, shape: Shape, after: int | None = None) -> Rows:
+    """The totals' rows (tasks raised, answers) in the window; changed after ``after``."""
+    start, width, slots = shape
     grain = DAY if width % 86400 == 0 else HOUR
-    span = (start, start + timedelta(seconds=width * slots))
+    r = ROLLUPS.c
+    query = sa.select(r.measure, r.bucket, r.answered_by, r.n, r.bins).where(
+        r.grain == grain,
+        r.measure.in_((TASKS, TASK_ANSWERED)),
+        r.bucket >= start,
+        r.bucket < start + timedelta(seconds=width * slots),
+        r.department == ANY,
+        r.team == ANY,
+    )
+    if after is not None:
+        query = query.where(r.changed_in > after)
+    found: Rows = {}
+    for measure, bucket, by, n, text in conn.execute(query):
+        bins = decode_bins(text) if measure == TASK_ANSWERED else {}
+        found[(str(measure), _aware(bucket), str(by))] = (int(n), bins)
+    return found
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone: they are UTC."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _series(
+    rows: Rows, shape: Shape, was: Series | None = None, dirty: set[int] | None = None
+) -> Series:
+    """The series of ``rows``: counts summed again (a few hundred integers), percentiles only
+    for the ``dirty`` buckets when the series ``was`` is given."""
+    start, width, slots = shape
     raised, human, router = [0] * slots, [0] * slots, [0] * slots
     bins: list[Bins] = [{} for _ in range(slots)]
-    for bucket, n in conn.execute(_raised(grain, *span)):
-        raised[_slot(bucket, start, width)] += int(n)
-    for bucket, by, n, found in conn.execute(_answered(grain, *span)):
+    for (measure, bucket, by), (n, found) in rows.items():
         slot = _slot(bucket, start, width)
-        (router if by == ROUTER else human)[slot] += int(n)
-        add_encoded(bins[slot], found)
-    summaries = [summarize_bins(b) for b in bins]
+        if not 0 <= slot < slots:
+            continue
+        if measure == TASKS:
+            raised[slot] += n
+            continue
+        (router if by == ROUTER else human)[slot] += n
+        if was is None or slot in (dirty or ()):
+            for index, (count, total) in found.items():
+                add_bin(bins[slot], index, count, total)
+    none: list[float | None] = [None] * slots
+    p50, p90 = (list(was.p50_s), list(was.p90_s)) if was is not None else (none, list(none))
+    for slot in range(slots) if was is None else (dirty or set()) & set(range(slots)):
+        summary = summarize_bins(bins[slot])
+        p50[slot], p90[slot] = summary.p50, summary.p90
     first = int(start.timestamp())
     return Series(
         x=[first + i * width for i in range(slots)],
         raised=raised,
         answered_human=human,
         answered_router=router,
-        p50_s=[s.p50 for s in summaries],
-        p90_s=[s.p90 for s in summaries],
-    )
-
-
-def _raised(grain: str, since: datetime, until: datetime) -> sa.Select[Any]:
-    """Tasks raised per bucket and answered_by: the totals kept over every department and
-    team (two rows a bucket, whatever the number of keys)."""
-    r = ROLLUPS.c
-    return sa.select(r.bucket, r.n).where(*_totals(TASKS, grain, since, until))
-
-
-def _answered(grain: str, since: datetime, until: datetime) -> sa.Select[Any]:
-    """Answers per bucket and answered_by: the rows kept over every department and team."""
-    r = ROLLUPS.c
-    return sa.select(r.bucket, r.answered_by, r.n, r.bins).where(
-        *_totals(TASK_ANSWERED, grain, since, until)
-    )
-
-
-def _totals(
-    measure: str, grain: str, since: datetime, until: datetime
-) -> tuple[sa.ColumnElement[bool], ...]:
-    """A measure's rows summed over every department and team, of one grain, in a span."""
-    r = ROLLUPS.c
-    return (
-        r.grain == grain,
-        r.measure == measure,
-        r.bucket >= since,
-        r.bucket < until,
-        r.department == ANY,
-        r.team == ANY,
+        p50_s=p50,
+        p90_s=p90,
     )
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from kafka import KafkaConsumer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 
 from schemas import topics
 
@@ -101,3 +102,53 @@ class StartAt:
             consumer.seek(tp, start)
             done[tp] = OffsetAndMetadata(start, "", -1)
         return kept
+
+
+JOIN_WARN_S: Final = 30.0  # no partitions and not in the group this long: say so
+JOIN_LIMIT_S: Final = 120.0  # ... this long: a new consumer joins instead
+
+
+class JoinStalledError(RuntimeError):
+    """The consumer has neither partitions nor a place in its group after ``JOIN_LIMIT_S``."""
+
+
+@dataclass
+class JoinWatch:
+    """Bounds a group join that never ends (seen once in a while with kafka-python 3.0.12
+    against Kafka 4.4: no partitions, no error, nothing logged): a warning after
+    ``warn_s``, then :class:`JoinStalledError` after ``limit_s`` so the caller builds a new
+    consumer. A member that is in the group with no partitions (more replicas than
+    partitions) is not stalled, nor is one with partitions."""
+
+    group_id: str
+    warn_s: float = JOIN_WARN_S
+    limit_s: float = JOIN_LIMIT_S
+    clock: Callable[[], float] = time.monotonic
+    _since: float | None = field(default=None, init=False)
+    _warned: bool = field(default=False, init=False)
+
+    def check(self, consumer: Any) -> None:
+        if consumer.assignment() or _in_group(consumer):
+            self._since, self._warned = None, False
+            return
+        now = self.clock()
+        if self._since is None:
+            self._since = now
+        waited = now - self._since
+        if waited >= self.limit_s:
+            raise JoinStalledError(
+                f"group {self.group_id}: no partitions after {waited:.0f} s; a new consumer joins"
+            )
+        if waited >= self.warn_s and not self._warned:
+            self._warned = True
+            log.warning(
+                "projector: group %s has given this consumer no partitions for %.0f s; "
+                "a new consumer joins after %.0f s",
+                self.group_id, waited, self.limit_s,
+            )  # fmt: skip
+
+
+def _in_group(consumer: Any) -> bool:
+    """Whether the consumer is a stable member of its group (kafka-python's coordinator)."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    return bool(getattr(coordinator, "state", None) == MemberState.STABLE)

@@ -48,6 +48,7 @@ from services.api.accounts_outcomes import store_outcome
 from services.api.capacity import is_hold_release, store_order, store_release
 from services.api.clock import Clock, utc_now
 from services.api.consumer import (
+    JoinWatch,
     Offsets,
     ProjectorConfig,
     StartAt,
@@ -306,7 +307,9 @@ class Projector:
                 close_consumer(consumer)
 
     def _consume(self, consumer: KafkaConsumer, backoff: Backoff) -> None:
+        joining = JoinWatch(self._config.group_id)
         while not self._stop.is_set():
+            joining.check(consumer)
             batch = consumer.poll(timeout_ms=self._config.poll_timeout_ms)
             done: Offsets = {}
             failure = self._handle_batch(consumer, batch, done)

@@ -18,7 +18,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     StringConstraints,
     model_validator,
@@ -28,6 +27,7 @@ from schemas.cloudevents import HANDOFF_NS as HANDOFF_NS
 from schemas.cloudevents import CloudEvent as CloudEvent
 from schemas.cloudevents import derived_id as derived_id
 from schemas.cloudevents import envelope as envelope
+from schemas.email import EmailStr
 from schemas.orders import LineProducts, OrderFields, RoutedOrderFields
 from schemas.sales import RoutedOutcome, SalesNoteExtras
 from schemas.task_updates import RoutedUpdateFields

@@ -23,13 +23,20 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from services.ingest.adapters.base import AdapterError, Loc
 
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 64
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+# Text decoded from strict UTF-8 holds no surrogate, and JSON refuses a raw control
+# character in a string: a NUL or a lone surrogate in a decoded string or key can only come
+# from a \u escape of one, so text without such an escape needs no walk for them (a valid
+# surrogate pair is escaped so too: then the walk runs, and finds nothing).
+_MAY_BE_BAD_TEXT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 @dataclass(frozen=True)
@@ -56,19 +63,54 @@ def decode_json(raw: bytes, limits: JsonLimits, loc: Loc = ("body",)) -> object:
     except UnicodeDecodeError as exc:
         msg = f"{loc[0]} is not valid UTF-8 (invalid byte at offset {exc.start})"
         raise _error(loc, msg, "utf8_invalid") from None
+    if _MAY_BE_BAD_TEXT.search(text) is None:
+        try:
+            value = _loads(text, limits, loc, guarded=False)  # numbers by the C scanner alone
+        except ValueError:  # an integer beyond Python's int(): the guarded read names it
+            value = _REFUSED
+        if value is not _REFUSED and _fine(value, limits):
+            return value
     value = _loads(text, limits, loc)
-    _check(value, limits, loc)
+    _check(value, limits, loc)  # finds the first refusal and names where it is
     return value
 
 
-def _loads(text: str, limits: JsonLimits, loc: Loc) -> object:
+_REFUSED: Final = object()
+
+
+def _fine(value: object, limits: JsonLimits) -> bool:
+    """Whether nothing in ``value`` is to be refused but text: no list or object at
+    ``max_depth`` or deeper, no integer of more digits than allowed, no infinite or NaN
+    float. Cheap (no paths, strings not looked at): the common case's only walk."""
+    bound = 10**limits.max_int_digits
+    stack: list[tuple[dict[str, object] | list[object], int]] = [([value], -1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth >= limits.max_depth:
+            return False
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+            elif type(child) is int:  # not bool
+                if not -bound < child < bound:
+                    return False
+            elif isinstance(child, float) and not math.isfinite(child):
+                return False
+    return True
+
+
+def _loads(text: str, limits: JsonLimits, loc: Loc, *, guarded: bool = True) -> object:
+    """``guarded``: numbers built through the limits' hooks (the C scanner calls back for
+    each, a third of the time); else by the C scanner alone, checked by ``_fine`` after."""
+    hooks: dict[str, Callable[[str], object]] = {}
+    if guarded:
+        hooks = {
+            "parse_int": lambda digits: _integer(digits, limits.max_int_digits),
+            "parse_float": _finite,
+            "parse_constant": lambda name: _Refused(f"{name} is not JSON", "json_invalid"),
+        }
     try:
-        return json.loads(
-            text,
-            parse_int=lambda digits: _integer(digits, limits.max_int_digits),
-            parse_float=_finite,
-            parse_constant=lambda name: _Refused(f"{name} is not JSON", "json_invalid"),
-        )
+        return json.loads(text, **hooks)  # type: ignore[arg-type]
     except json.JSONDecodeError as exc:
         msg = f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         raise _error(loc, msg, "json_invalid") from None

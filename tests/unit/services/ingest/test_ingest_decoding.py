@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from services.ingest import decoding
 from services.ingest.adapters.base import AdapterError
 from services.ingest.decoding import JsonLimits, decode_json
 
@@ -59,3 +64,43 @@ def test_the_location_is_the_callers() -> None:
 
     assert refused.value.errors[0]["loc"] == ["value"]
     assert "value.s" in refused.value.errors[0]["msg"]
+
+
+# --- the common case's fast read equals the guarded read --------------------------------
+
+LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**25), 10**25)  # around LIMITS' 20 digits
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)  # NULs and lone surrogates among them
+)
+VALUES = st.recursive(
+    LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=30,
+)
+
+
+def outcome(raw: bytes) -> tuple[str, Any]:
+    try:
+        return "value", decode_json(raw, LIMITS)
+    except AdapterError as exc:
+        return "refused", exc.errors
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=VALUES, ascii_only=st.booleans())
+def test_the_fast_read_answers_as_the_guarded_read(value: Any, ascii_only: bool) -> None:
+    """``decode_json`` reads numbers with the C scanner alone when the text has no escape of
+    a NUL or surrogate, and walks paths only when its cheap check finds something: it must
+    accept and refuse exactly what the guarded read (every number through the hooks, every
+    string walked) does, with the same message."""
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    fast = outcome(raw)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decoding, "_MAY_BE_BAD_TEXT", re.compile(""))  # always the guarded read
+        guarded = outcome(raw)
+    assert fast == guarded

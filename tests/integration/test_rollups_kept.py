@@ -138,14 +138,19 @@ def raised(sums: Sums) -> int:
     return sum(d.n for k, d in sums.items() if k[0] == TASK_COUNT and k[1] != "*")
 
 
-def test_a_rebuild_starts_a_new_epoch_and_nothing_kept_is_patched(engine: sa.Engine) -> None:
-    seeded(engine, random_mix(300))
-    rollup_kept.forget()
-    reads(engine)
+def closed_and_rebuilt(engine: sa.Engine) -> None:
+    """Every active task closed behind the writers' back, then the rollups rebuilt."""
     with engine.begin() as conn:
         active = TASKS.c.state.in_(sorted(ACTIVE))
         conn.execute(sa.update(TASKS).where(active).values(state="rejected"))
         rebuild(conn)  # rows rewritten without ``changed_in``: only the epoch says so
+
+
+def test_a_rebuild_starts_a_new_epoch_and_nothing_kept_is_patched(engine: sa.Engine) -> None:
+    seeded(engine, random_mix(300))
+    rollup_kept.forget()
+    reads(engine)
+    closed_and_rebuilt(engine)
     was = dict(rollup_kept.stats)
     rebuilt = reads(engine)
     assert rollup_kept.stats["full"] - was["full"] >= len(WINDOWS)  # partial hours too
@@ -222,10 +227,7 @@ def test_chart_rows_are_read_whole_after_a_rebuild_or_when_the_window_moves(
     seeded(engine, random_mix(300))
     series.forget()
     charts(engine)
-    with engine.begin() as conn:
-        active = TASKS.c.state.in_(sorted(ACTIVE))
-        conn.execute(sa.update(TASKS).where(active).values(state="rejected"))
-        rebuild(conn)  # rows rewritten without ``changed_in``: only the epoch says so
+    closed_and_rebuilt(engine)
     was = dict(series.stats)
     rebuilt = charts(engine)
     assert series.stats["full"] - was["full"] == len(series.WINDOWS)

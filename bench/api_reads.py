@@ -199,6 +199,9 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument(
+        "--write-rate", type=float, default=10.0, help="task changes a second in the busy reads"
+    )
+    parser.add_argument(
         "--verify", action="store_true", help="compare the bulk rollups with the rebuild, exit"
     )
     args = parser.parse_args()

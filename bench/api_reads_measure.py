@@ -1,18 +1,21 @@
 """The reads ``bench.api_reads`` measures, and how: the server, the clients, the table.
 
 Each read runs ``--concurrency`` client threads against uvicorn on 127.0.0.1 in this
-process. The figures are read three ways: as cache *hits* (the same read again, answered
-from ``services.api.figures``' per-version cache); after a *write* (one task changed through
-the writers just before each request, so the rollups' version moved on and the figures are
-computed again, from the window sums ``services.api.rollup_kept`` patches by the keys that
-changed: what a live dashboard sees); and *cold* (both caches swapped for ones that keep
-nothing, so every request reads every row of its window).
+process. The figures are read four ways: as cache *hits* (the same read again, answered
+from ``services.api.figures``' per-version cache); on a *busy* system (another process
+changes ``--write-rate`` tasks a second through the writers, as a projector does, while
+the clients read: a read after a change computes the figures again, from the window sums
+``services.api.rollup_kept`` patches by the keys that changed); after a *write* (one task
+changed in this process just before each request: every read is the first of its version,
+and the writer's work shares the server's process); and *cold* (every cache swapped for
+one that keeps nothing, so every request reads every row of its window).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import multiprocessing
 import random
 import re
 import threading
@@ -123,6 +126,37 @@ def touch(engine: sa.Engine, tasks: int) -> Callable[[int], None]:
     return write
 
 
+def write_steadily(url: str, tasks: int, rate: float, stop: Any, written: Any) -> None:
+    """``rate`` task changes a second through the writers until ``stop`` (another process)."""
+    from services.api.db import make_engine
+
+    engine = make_engine(url)
+    write, period = touch(engine, tasks), 1.0 / rate
+    due = time.monotonic()
+    while not stop.is_set():
+        write(0)
+        written.value += 1
+        due += period
+        stop.wait(max(0.0, due - time.monotonic()))
+    engine.dispose()
+
+
+@contextmanager
+def busy(url: str, tasks: int, rate: float) -> Iterator[Callable[[], int]]:
+    """A writer process changing ``rate`` tasks a second meanwhile; how many it changed."""
+    spawn = multiprocessing.get_context("spawn")
+    stop, written = spawn.Event(), spawn.Value("i", 0)
+    writer = spawn.Process(target=write_steadily, args=(url, tasks, rate, stop, written))
+    writer.start()
+    try:
+        yield lambda: int(written.value)
+    finally:
+        stop.set()
+        writer.join(30)
+        if writer.is_alive():
+            writer.kill()
+
+
 def api_client(base: str, token: str) -> Client:
     headers = {"Authorization": f"Bearer {token}"}
     return lambda: httpx.Client(base_url=base, headers=headers, timeout=120)
@@ -175,7 +209,7 @@ def measure(
 @dataclass(frozen=True)
 class Read:
     name: str
-    cache: str  # "hit", "write", "cold" or "-" (no figures cache on the way)
+    cache: str  # "hit", "busy", "write", "cold" or "-" (no figures cache on the way)
     path: Callable[[int], str]
     requests: int
     page: bool = False  # a dashboard page (the session cookie), else the API (the token)
@@ -184,6 +218,7 @@ class Read:
 def _figure_reads(name: str, path: str, requests: int, page: bool = False) -> list[Read]:
     return [
         Read(name, "hit", lambda n: path, requests, page),
+        Read(name, "busy", lambda n: path, requests, page),
         Read(name, "write", lambda n: path, requests, page),
         Read(name, "cold", lambda n: path, requests, page),
     ]
@@ -221,13 +256,30 @@ def report(engine: sa.Engine, url: str, args: argparse.Namespace, last_day: date
         print(HEADER)
         baseline = 0.0
         for read in reads(args.tasks, args.requests, last_day):
-            with _cache_as(read.cache):
+            with _cache_as(read.cache), _writing(read.cache, url, args) as changed:
                 before = touch(engine, args.tasks) if read.cache == "write" else None
+                began = time.perf_counter()
                 rate, p50, p99 = measure(
                     clients[read.page], read.path, read.requests, args.concurrency, before
                 )
+                note = _busy_note(changed(), time.perf_counter() - began)
             baseline = baseline or p50
             print(f"{read.name:28} {read.cache:>5} {rate:9.1f} {p50 * 1000:9.1f} "
-                  f"{p99 * 1000:9.1f} {p50 / baseline:11.1f}", flush=True)  # fmt: skip
-    print(f"(concurrency {args.concurrency}, {args.tasks:,} tasks in PostgreSQL; hit: the same "
-          "read again; write: one task changed before each read; cold: nothing kept)")  # fmt: skip
+                  f"{p99 * 1000:9.1f} {p50 / baseline:11.1f}{note}", flush=True)  # fmt: skip
+    print(
+        f"(concurrency {args.concurrency}, {args.tasks:,} tasks in PostgreSQL; hit: the same "
+        f"read again; busy: {args.write_rate:g} task changes a second from another process; "
+        "write: a task changed before each read, in this process; cold: nothing kept)"
+    )
+
+
+def _writing(
+    cache: str, url: str, args: argparse.Namespace
+) -> AbstractContextManager[Callable[[], int | None]]:
+    if cache == "busy":
+        return busy(url, args.tasks, args.write_rate)
+    return nullcontext(lambda: None)
+
+
+def _busy_note(changed: int | None, seconds: float) -> str:
+    return "" if changed is None else f"  ({changed / seconds:.1f} changes/s)"

@@ -5,12 +5,15 @@ bench would measure figures nobody serves. Runs the bench's own ``--verify`` che
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from bench import api_reads
 from bench import api_reads_rollups as bulk
+from bench.api_reads_measure import busy
 from services.api.db import make_engine, upgrade
 from services.api.models.rollups import HOUR
+from services.api.rollups import stamp
 from services.api.tally import TASKS
 
 
@@ -43,3 +46,26 @@ def test_the_generated_tasks_end_about_now() -> None:
     now = datetime.now(UTC)
     newest = api_reads.generated(2_000)[-1]["raised_at"]  # one every 1,500 s
     assert 0 <= (now - newest).total_seconds() < 3600 + 1500
+
+
+def test_the_busy_writer_changes_tasks_from_another_process(postgres_url: str) -> None:
+    """The *busy* reads' writer: task changes through the writers, at about its rate, each
+    moving the rollups' version on (what makes a read after it compute again)."""
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        api_reads.load(engine, api_reads.generated(500))
+        with engine.connect() as conn:
+            before = stamp(conn)[0]
+        with busy(postgres_url, 500, rate=20.0) as changed:
+            started = time.monotonic() + 60
+            while changed() == 0 and time.monotonic() < started:
+                time.sleep(0.05)  # the process starts (imports): not part of the rate
+            time.sleep(3.0)
+            written = changed()
+        with engine.connect() as conn:
+            after = stamp(conn)[0]
+    finally:
+        engine.dispose()
+    assert 5 <= written <= 80  # 20 a second for 3 s: paced, not as fast as it can
+    assert after - before >= written  # each change moved the version on

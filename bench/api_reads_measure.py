@@ -149,6 +149,11 @@ def busy(url: str, tasks: int, rate: float) -> Iterator[Callable[[], int]]:
     writer = spawn.Process(target=write_steadily, args=(url, tasks, rate, stop, written))
     writer.start()
     try:
+        started = time.monotonic() + 60
+        while written.value == 0 and writer.is_alive() and time.monotonic() < started:
+            time.sleep(0.05)  # its start-up (imports, a connection) is not the busy system
+        if written.value == 0:
+            raise RuntimeError("the busy reads' writer changed no task within 60 s")
         yield lambda: int(written.value)
     finally:
         stop.set()
@@ -215,10 +220,14 @@ class Read:
     page: bool = False  # a dashboard page (the session cookie), else the API (the token)
 
 
-def _figure_reads(name: str, path: str, requests: int, page: bool = False) -> list[Read]:
+def _figure_reads(
+    name: str, path: str, requests: int, busy_requests: int, page: bool = False
+) -> list[Read]:
+    """Hit, busy, write and cold; busy over more requests, so the writer changes a few dozen
+    tasks while they are read."""
     return [
         Read(name, "hit", lambda n: path, requests, page),
-        Read(name, "busy", lambda n: path, requests, page),
+        Read(name, "busy", lambda n: path, busy_requests, page),
         Read(name, "write", lambda n: path, requests, page),
         Read(name, "cold", lambda n: path, requests, page),
     ]
@@ -232,11 +241,11 @@ def reads(tasks: int, requests: int, last_day: datetime) -> list[Read]:
         Read("baseline GET /healthz", "-", lambda n: "/healthz", requests),
         Read("team queue (50 open)", "-", _queue, requests),
         Read("task detail", "-", lambda n: f"/v1/tasks/task-{(n * 7919) % tasks:07d}", requests),
-        *_figure_reads("feedback latency stats", "/v1/stats/feedback-latency", few),
-        *_figure_reads("figures (dept x team)", "/v1/stats/figures", few),
-        *_figure_reads("figures, last 24 h", f"/v1/stats/figures?since={day}", few),
-        *_figure_reads("who waits on whom", "/v1/stats/who-waits", few),
-        *_figure_reads("dashboard overview HTML", "/dashboard", pages, page=True),
+        *_figure_reads("feedback latency stats", "/v1/stats/feedback-latency", few, requests),
+        *_figure_reads("figures (dept x team)", "/v1/stats/figures", few, requests),
+        *_figure_reads("figures, last 24 h", f"/v1/stats/figures?since={day}", few, requests),
+        *_figure_reads("who waits on whom", "/v1/stats/who-waits", few, requests),
+        *_figure_reads("dashboard overview HTML", "/dashboard", pages, requests, page=True),
     ]
 
 

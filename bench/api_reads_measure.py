@@ -20,12 +20,12 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -35,11 +35,13 @@ import uvicorn
 from services.api import auth, figures, rollup_kept
 from services.api.app import create_app
 from services.api.dashboard import series
+from services.api.flights import Flights
 from services.api.models import TASKS
 from services.api.rollups import tallied
 from services.api.settings import ApiSettings
 from services.local.kafka import free_port
 
+T = TypeVar("T")
 TEAMS = [f"team-{n:02d}" for n in range(40)]
 Client = Callable[[], httpx.Client]
 HEADER = f"{'read':28} {'cache':>5} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'x /healthz':>11}"
@@ -92,16 +94,23 @@ class _KeepsNothing(dict[tuple[Any, ...], Any]):
         pass
 
 
+class _FliesAlone(Flights):
+    def run(self, key: Hashable, compute: Callable[[], T]) -> T:
+        return compute()
+
+
 @contextmanager
 def uncached() -> Iterator[None]:
     """The figures' cache, the kept window sums and the kept chart rows switched off in this
     process (the server runs in it)."""
-    cache, sums, charts = figures._cache, rollup_kept._kept, series._kept
+    cache, sums, charts, flights = figures._cache, rollup_kept._kept, series._kept, figures.flights
     figures._cache, rollup_kept._kept, series._kept = (_KeepsNothing() for _ in range(3))
+    figures.flights = _FliesAlone()  # each request computes, none shares another's
     try:
         yield
     finally:
         figures._cache, rollup_kept._kept, series._kept = cache, sums, charts
+        figures.flights = flights
 
 
 def touch(engine: sa.Engine, tasks: int) -> Callable[[int], None]:

@@ -100,6 +100,7 @@ def _stream_with_kills(bootstrap: str, workers: Workers, events: int, kills: int
     made = list(stream(run_id, events))
     chunks = [made[i :: kills + 1] for i in range(kills + 1)]
     row = Row("1 router kill -9", sent=events)
+    where: dict[str, str] = {}  # event id -> where the broker put it
     routed, dead = RoutedTally(bootstrap, run_id), Tally(bootstrap, topics.DLQ, run_id)
     producer = KafkaProducer(
         bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5
@@ -107,7 +108,7 @@ def _stream_with_kills(bootstrap: str, workers: Workers, events: int, kills: int
     try:
         resumed, restarts = [], []
         for kill in range(kills):
-            row.accepted += _send(producer, chunks[kill])
+            row.accepted += _send(producer, chunks[kill], where)
             workers.kill(kill % 2)
             killed_at = time.monotonic()
             row.recovery.append(_taken_over(workers.running[1 - kill % 2], killed_at))
@@ -116,8 +117,8 @@ def _stream_with_kills(bootstrap: str, workers: Workers, events: int, kills: int
             restarted = workers.spawn(kill % 2)
             resumed.append(_routing_again(bootstrap, routed, f"{run_id}-probe{kill}", killed_at))
             restarts.append(workers.ready(kill % 2, restarted))
-        row.accepted += _send(producer, chunks[kills])
-        _settle(row, routed, dead, {e.event_id for e in made})
+        row.accepted += _send(producer, chunks[kills], where)
+        _settle(row, routed, dead, where)
     finally:
         producer.close()
         routed.close()
@@ -144,10 +145,15 @@ def _taken_over(survivor: Service, killed_at: float) -> float:
     return TAKEOVER_BOUND_S
 
 
-def _send(producer: KafkaProducer, events: list[Event]) -> int:
-    """Produce ``events`` (acks=all); how many the broker acknowledged."""
+def _send(producer: KafkaProducer, events: list[Event], where: dict[str, str]) -> int:
+    """Produce ``events`` (acks=all); how many the broker acknowledged. ``where`` notes
+    each one's topic, partition and offset (what a lost event's report names)."""
     futures = [producer.send(e.topic, key=e.key, value=e.value) for e in events]
     producer.flush(timeout=120)
+    for event, future in zip(events, futures, strict=True):
+        if future.succeeded():
+            meta = future.value
+            where[event.event_id] = f"{meta.topic}[{meta.partition}]@{meta.offset}"
     return sum(1 for f in futures if f.succeeded())
 
 
@@ -184,11 +190,17 @@ def _partition_numbers(bootstrap: str, topic: str) -> list[int]:
         reader.close()
 
 
-def _settle(row: Row, routed: RoutedTally, dead: Tally, ids: set[str]) -> None:
-    """Wait for the whole stream to be routed (or the bound to pass); count the outcome."""
+def _settle(row: Row, routed: RoutedTally, dead: Tally, where: dict[str, str]) -> None:
+    """Wait for the whole stream to be routed (or the bound to pass); count the outcome,
+    and name each lost event: where it was, and whether a later task.routed listed it
+    (then its task holds it, but its own record never came)."""
+    ids = set(where)
     routed.wait_for(ids, timeout_s=900, idle_s=60)  # lost, not late: nothing came for 60 s
     dead.poll(1.0)
     row.routed = len(ids & routed.tasks.keys())
     row.lost = row.accepted - row.routed
     row.duplicated = routed.duplicated()
     row.dlq = dead.records
+    for event_id in sorted(ids - routed.tasks.keys())[:20]:
+        listed = "listed by a later task.routed" if event_id in routed.listed else "never listed"
+        row.problems.append(f"lost {event_id} at {where[event_id]}: {listed}")

@@ -58,6 +58,7 @@ class RoutedTally(Tally):
 
     def __init__(self, bootstrap: str, run: str) -> None:
         self.tasks: dict[str, set[str]] = defaultdict(set)
+        self.listed: set[str] = set()  # every id a task.routed listed, not only its newest
         super().__init__(bootstrap, topics.ROUTED, run)
 
     def take(self, value: bytes) -> None:
@@ -65,6 +66,7 @@ class RoutedTally(Tally):
             data = json.loads(value)["data"]
             event_id = (data.get("event_ids") or [data["source_event_id"]])[-1]
             self.tasks[event_id].add(data["task_id"])
+            self.listed.update(data.get("event_ids") or ())
         except (ValueError, KeyError, TypeError, IndexError):
             return
 

@@ -22,7 +22,7 @@ def test_router_kill_9_loses_nothing_and_the_survivor_takes_over(
     row = router_kills.run(kafka_bootstrap, tmp_path, events=2_000, kills=3)
     print(f"\n{row.cells()}")
     assert row.accepted == row.sent == 2_000
-    assert row.lost == 0
+    assert row.lost == 0, row.problems
     assert row.routed == row.accepted
     assert row.duplicated == 0
     assert row.dlq == 0

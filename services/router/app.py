@@ -82,7 +82,7 @@ from services.router.inbound import SERVICE
 from services.router.metrics import RouterMetrics
 from services.router.offsets import EARLIEST, start_position
 from services.router.pipeline import Handler, Pipeline
-from services.router.seeking import rewind
+from services.router.seeking import OffsetWatch, rewind
 from services.router.sender import Sender
 from services.router.settings import RouterSettings
 from services.router.timer import SlaTimer
@@ -243,13 +243,14 @@ def _batched(pipeline: Pipeline, handler: Handler) -> Callable[[StreamT[Any]], A
     """An agent that handles the events waiting as one batch, acknowledging them after it."""
 
     async def run(stream: StreamT[Any]) -> AsyncIterator[str]:
-        # Acks are manual: an event is acknowledged (its offset committable)
-        # only once everything it produced was acknowledged by the broker.
+        # manual acks: an event's offset is committable once all it produced was acked
         manual: StreamT[Any] = cast(faust.Stream[Any], stream).noack()
         waiting: asyncio.Queue[EventT[Any]] = asyncio.Queue(maxsize=BATCH_MAX)
 
         async def read() -> None:
+            watch = OffsetWatch()  # says when a partition's offsets skip
             async for event in manual.events():
+                watch.seen(event.message.topic, event.message.partition, event.message.offset)
                 await waiting.put(event)
 
         reader = asyncio.ensure_future(read())
@@ -296,8 +297,7 @@ def _pages(
     @app.page("/readyz")
     async def readyz(self: View, request: Request) -> Response:
         """Readiness: 200 once partitions are assigned and tables recovered, else 503."""
-        body = status()
-        return self.json(body, status=200 if body["ready"] else 503)
+        return self.json(body := status(), status=200 if body["ready"] else 503)
 
 
 async def _retrying_metadata(attempt: Callable[[], Awaitable[_T]], where: str) -> _T:

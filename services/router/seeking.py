@@ -55,3 +55,32 @@ async def rewind(
         where = sorted(f"{tp.topic}[{tp.partition}]@{offset}" for tp, offset in targets.items())
         log.info("router: uncommitted partitions start at their start: %s", where)
     return targets
+
+
+class OffsetWatch:
+    """Says when a partition's next event is not the one after the last (a diagnostic).
+
+    Going back is a rebalance's seek to the committed offset (events handled again, with
+    the same ids). Going forward skips offsets: legitimate only when another worker owned
+    the partition in between. Otherwise those events were never handed to the router, as
+    when a fetch prefetched before a rebalance arrives after it (faust-streaming #221, #606:
+    Faust then counts the skipped offsets as a gap it may commit, and drops the events
+    below its read offset)."""
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, int], int] = {}
+        self.skipped = 0  # offsets skipped forward, in all (tests)
+
+    def seen(self, topic: str, partition: int, offset: int) -> None:
+        last = self._last.get((topic, partition))
+        self._last[(topic, partition)] = offset
+        if last is None or offset == last + 1:
+            return
+        if offset > last + 1:
+            self.skipped += offset - last - 1
+            log.warning(
+                "%s[%d]: offset %d follows %d: %d offsets skipped (lost unless another worker "
+                "owned the partition meanwhile)", topic, partition, offset, last, offset - last - 1,
+            )  # fmt: skip
+        else:
+            log.info("%s[%d]: offset %d follows %d: read again", topic, partition, offset, last)

@@ -176,8 +176,20 @@ def lock(conn: sa.Connection, task_ids: Sequence[str]) -> None:
 
 
 def retally(conn: sa.Connection, task_ids: Sequence[str], before: list[TaskFacts]) -> None:
-    """Add to the rollups what changed since ``before`` (a :func:`snapshot` in this transaction)."""
-    apply(conn, diff(before, snapshot(conn, task_ids)))
+    """Add to the rollups what changed since ``before`` (a :func:`snapshot` in this transaction).
+
+    A change no rollup row counts (an open task's deadline moved) still moves the version
+    on: the figures and SLA standing read before it count that task past or before its
+    old deadline, and are kept per version."""
+    after = snapshot(conn, task_ids)
+    if deltas := diff(before, after):
+        apply(conn, deltas)
+    elif _by_id(before) != _by_id(after):
+        _next_version(conn)
+
+
+def _by_id(facts: list[TaskFacts]) -> list[TaskFacts]:
+    return sorted(facts, key=lambda task: task.task_id)
 
 
 def apply(conn: sa.Connection, deltas: dict[RollupKey, Delta]) -> None:

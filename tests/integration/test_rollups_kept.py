@@ -17,10 +17,11 @@ import sqlalchemy as sa
 
 from services.api import rollup_kept
 from services.api.dashboard import series
+from services.api.figures import sla_standing
 from services.api.lifecycle import ACTIVE
 from services.api.models import TASKS
 from services.api.rollup_reads import Sums, Window, read_rollups
-from services.api.rollups import rebuild, tallied
+from services.api.rollups import rebuild, stamp, tallied
 from services.api.tally import ANSWERED, FEEDBACK, OPEN, TEAM
 from services.api.tally import TASKS as TASK_COUNT
 from tests.integration.test_figures_from_rollups import NOW, random_mix, seeded, task
@@ -238,3 +239,26 @@ def test_chart_rows_are_read_whole_after_a_rebuild_or_when_the_window_moves(
     for window in series.WINDOWS:
         assert same_chart(rebuilt[window], whole[window]), window
     assert later["24h"].x[0] == rebuilt["24h"].x[0] + 86400
+
+
+def test_a_deadline_moved_with_no_rollup_row_changed_still_moves_the_version(
+    engine: sa.Engine,
+) -> None:
+    """A priority change moves an open task's deadline; no rollup row counts deadlines of
+    open tasks, yet the SLA standing kept for the old version would count it on time."""
+    now = NOW
+    add_task(engine, 92_000, now - timedelta(hours=1))  # due in 3 h: on time
+    with engine.connect() as conn:
+        was = sla_standing(conn, now=now)
+        version = stamp(conn)[0]
+    assert sum(n for (_, line), n in was.items() if line == "breached") == 0
+    task_id = task(92_000, random.Random(92_000), None)["task_id"]
+    due = (
+        sa.update(TASKS).where(TASKS.c.task_id == task_id).values(sla_due=now - timedelta(hours=1))
+    )
+    with engine.begin() as conn:
+        tallied(conn, [task_id], lambda: conn.execute(due))  # urgent now: due an hour ago
+    with engine.connect() as conn:
+        assert stamp(conn)[0] > version
+        now_breached = sla_standing(conn, now=now)
+    assert sum(n for (_, line), n in now_breached.items() if line == "breached") == 1

@@ -82,7 +82,7 @@ from services.router.inbound import SERVICE
 from services.router.metrics import RouterMetrics
 from services.router.offsets import EARLIEST, start_position
 from services.router.pipeline import Handler, Pipeline
-from services.router.seeking import OffsetWatch, Positions, seek_fully
+from services.router.seeking import OffsetWatch, rewind
 from services.router.sender import Sender
 from services.router.settings import RouterSettings
 from services.router.timer import SlaTimer
@@ -149,10 +149,9 @@ def build_app(
     _TIMERS[app] = timer
 
     streams: set[str] = set()
-    positions = Positions(compacted={topics.ACCOUNTS})  # the streams missing no offset
 
     def agent(name: str, topic_name: str, handler: Handler) -> None:
-        app.agent(topic(topic_name), name=name)(_batched(pipeline, handler, positions))
+        app.agent(topic(topic_name), name=name)(_batched(pipeline, handler))
         streams.add(topic_name)
 
     intake, grouping = IntakeHandlers(context), GroupingHandlers(context)
@@ -173,8 +172,21 @@ def build_app(
             await timer.signal_due_sla_events()
 
     _pages(app, settings, holder, registry)
-    seek_fully(app.consumer, streams, positions)
+    _seek_fully(app, streams)
     return app
+
+
+def _seek_fully(app: faust.App, streams: set[str]) -> None:
+    """Faust's seek to the committed offsets, also where that is 0 or none (``seeking``)."""
+    consumer: Any = app.consumer
+    seek_to_committed = consumer.seek_to_committed
+
+    async def seek_fully() -> Any:
+        committed = await seek_to_committed()
+        await rewind(consumer, committed, streams)
+        return committed
+
+    consumer.seek_to_committed = seek_fully
 
 
 def router_of(app: faust.App) -> SlaTimer:
@@ -227,9 +239,7 @@ def _tables(app: faust.App) -> Tables:
     )
 
 
-def _batched(
-    pipeline: Pipeline, handler: Handler, positions: Positions
-) -> Callable[[StreamT[Any]], AsyncIterator[str]]:
+def _batched(pipeline: Pipeline, handler: Handler) -> Callable[[StreamT[Any]], AsyncIterator[str]]:
     """An agent that handles the events waiting as one batch, acknowledging them after it."""
 
     async def run(stream: StreamT[Any]) -> AsyncIterator[str]:
@@ -240,11 +250,7 @@ def _batched(
         async def read() -> None:
             watch = OffsetWatch()  # says when a partition's offsets skip
             async for event in manual.events():
-                m = event.message
-                if (back := positions.admit(m.topic, m.partition, m.offset)) is not None:
-                    await stream.app.consumer.seek(m.tp, back)  # comes again, in order
-                    continue
-                watch.seen(m.topic, m.partition, m.offset)
+                watch.seen(event.message.topic, event.message.partition, event.message.offset)
                 await waiting.put(event)
 
         reader = asyncio.ensure_future(read())

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -84,69 +84,3 @@ class OffsetWatch:
             )  # fmt: skip
         else:
             log.info("%s[%d]: offset %d follows %d: read again", topic, partition, offset, last)
-
-
-MAX_SOUGHT_BACK: Final = 100  # early events refused per seek before one is let through
-
-
-class Positions:
-    """Where each stream partition goes on from after a seek, held until it does.
-
-    After a rebalance Faust seeks a partition it keeps to its committed offset and sets
-    its read offset there; but records fetched before the seek may still arrive after it
-    (faust-streaming #221). The first of them moves Faust's read offset past the committed
-    one, and Faust then drops the refetched records below it as already read: consumed,
-    never routed (rehearsal 24, ``handoff.ingest.support[2]``: offset 54 came after 52,
-    53 was never seen). So until a partition's event at the committed offset arrives,
-    an event past it is refused and the partition sought back there (which resets Faust's
-    read offset); it comes again in order. A partition of a compacted topic (offsets may
-    be missing) is not held, and after ``MAX_SOUGHT_BACK`` refusals an event goes through.
-    """
-
-    def __init__(self, compacted: Collection[str]) -> None:
-        self.compacted = set(compacted)  # streams whose offsets may be missing: not held
-        self._next: dict[tuple[str, int], int] = {}
-        self._refused: dict[tuple[str, int], int] = {}
-        self.sought_back = 0  # in all (tests)
-
-    def sought(self, starts: Mapping[Any, int | None]) -> None:
-        """Faust (and ``rewind``) sought these partitions: they go on from these offsets."""
-        for tp, offset in starts.items():
-            if tp.topic not in self.compacted and offset is not None:
-                self._next[(tp.topic, tp.partition)] = offset
-                self._refused.pop((tp.topic, tp.partition), None)
-
-    def admit(self, topic: str, partition: int, offset: int) -> int | None:
-        """None: hand the event over. Else where to seek the partition back to (the event
-        was fetched before the seek and would make Faust drop the ones before it)."""
-        key = (topic, partition)
-        wanted = self._next.get(key)
-        if wanted is None or offset <= wanted:
-            self._next.pop(key, None)
-            return None
-        refused = self._refused[key] = self._refused.get(key, 0) + 1
-        if refused > MAX_SOUGHT_BACK:
-            log.error("%s[%d]: offset %d never came; going on from %d", *key, wanted, offset)
-            self._next.pop(key, None)
-            return None
-        self.sought_back += 1
-        log.warning(
-            "%s[%d]: offset %d came before %d, where the partition was sought: fetched "
-            "before the rebalance; sought back", topic, partition, offset, wanted,
-        )  # fmt: skip
-        return wanted
-
-
-def seek_fully(consumer: Any, streams: Collection[str], positions: Positions) -> None:
-    """Wrap Faust's seek to the committed offsets: also where that is 0 or none
-    (``rewind``), and hold each stream partition to where it was sought (``Positions``)."""
-    seek_to_committed = consumer.seek_to_committed
-
-    async def seek_fully() -> Any:
-        committed = await seek_to_committed()
-        started = await rewind(consumer, committed, streams)
-        sought = {**committed, **started}
-        positions.sought({tp: at for tp, at in sought.items() if tp.topic in streams})
-        return committed
-
-    consumer.seek_to_committed = seek_fully

@@ -150,11 +150,10 @@ def _send(producer: KafkaProducer, events: list[Event], where: dict[str, str]) -
     each one's topic, partition and offset (what a lost event's report names)."""
     futures = [producer.send(e.topic, key=e.key, value=e.value) for e in events]
     producer.flush(timeout=120)
-    for event, future in zip(events, futures, strict=True):
-        if future.succeeded():
-            meta = future.value
-            where[event.event_id] = f"{meta.topic}[{meta.partition}]@{meta.offset}"
-    return sum(1 for f in futures if f.succeeded())
+    acked = [(event, future.value) for event, future in zip(events, futures, strict=True)
+             if future.succeeded()]  # fmt: skip
+    where.update({e.event_id: f"{m.topic}[{m.partition}]@{m.offset}" for e, m in acked})
+    return len(acked)
 
 
 def _routing_again(bootstrap: str, routed: RoutedTally, prefix: str, killed_at: float) -> float:

@@ -250,13 +250,8 @@ def _rows(conn: sa.Connection, shape: Shape, after: int | None = None) -> Rows:
     found: Rows = {}
     for measure, bucket, by, n, text in conn.execute(query):
         bins = decode_bins(text) if measure == TASK_ANSWERED else {}
-        found[(str(measure), _aware(bucket), str(by))] = (int(n), bins)
+        found[(str(measure), bucket, str(by))] = (int(n), bins)  # UtcDateTime: aware
     return found
-
-
-def _aware(at: datetime) -> datetime:
-    """SQLite hands timestamps back without their zone: they are UTC."""
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _series(

@@ -82,7 +82,7 @@ from services.router.inbound import SERVICE
 from services.router.metrics import RouterMetrics
 from services.router.offsets import EARLIEST, start_position
 from services.router.pipeline import Handler, Pipeline
-from services.router.seeking import OffsetWatch, rewind
+from services.router.seeking import OffsetWatch, install
 from services.router.sender import Sender
 from services.router.settings import RouterSettings
 from services.router.timer import SlaTimer
@@ -172,21 +172,8 @@ def build_app(
             await timer.signal_due_sla_events()
 
     _pages(app, settings, holder, registry)
-    _seek_fully(app, streams)
+    install(app.consumer, streams)  # seeks also to 0 or none; records in order (``seeking``)
     return app
-
-
-def _seek_fully(app: faust.App, streams: set[str]) -> None:
-    """Faust's seek to the committed offsets, also where that is 0 or none (``seeking``)."""
-    consumer: Any = app.consumer
-    seek_to_committed = consumer.seek_to_committed
-
-    async def seek_fully() -> Any:
-        committed = await seek_to_committed()
-        await rewind(consumer, committed, streams)
-        return committed
-
-    consumer.seek_to_committed = seek_fully
 
 
 def router_of(app: faust.App) -> SlaTimer:

@@ -1,4 +1,6 @@
-"""Seek to the committed offset even when it is 0 or there is none: nothing fetched is skipped.
+"""Faust's consumer sought where it should be, and handing records over in offset order.
+
+``rewind``: seek to the committed offset even when it is 0 or there is none.
 
 When a worker gets partitions (a takeover after a crash, a restart), Faust
 restores the tables and then "seeks stream partitions to committed offsets"
@@ -16,14 +18,21 @@ inputs pinned at an empty end, the router's own topics before their first
 commit). So after Faust's seek, each stream partition with 0 or no committed
 offset is sought to where the app's policy (``earliest``) says it starts: 0,
 or the partition's first offset. Table changelogs are left alone (Faust reads
-them itself). No Faust here: the app hands in its consumer.
+them itself).
+
+``InOrder``: a record fetched before a seek and arriving after it is held back
+rather than moving Faust past the records the seek is for (see the class).
+``install`` puts both on Faust's consumer. No Faust here: the app hands in its
+consumer.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
-from typing import Any, Protocol
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +66,134 @@ async def rewind(
     return targets
 
 
+Verdict = Literal["hand", "drop", "seek"]
+HAND: Final = "hand"  # the partition's next record: to Faust
+DROP: Final = "drop"  # not the next one: held back
+SEEK: Final = "seek"  # held back, and the partition is sought to the next one again
+
+
+@dataclass
+class _Hold:
+    since: float  # the first record held back since the last one handed over
+    sought: float  # the last seek back to the record due
+
+
+class InOrder:
+    """Hands Faust each stream partition's records in offset order from where it was sought.
+
+    Faust takes any record at or after its "read offset" and moves that offset to it. A
+    record fetched before a rebalance's seek can arrive after it (faust-streaming #221):
+    seen in issue 10's kill -9 scenario as ``support[2]`` sought to 0 and then handed 54,
+    so Faust dropped the refetched 0-53 as already read, and 53, never handled, was
+    committed past. So each stream partition's next offset is kept here (set by every
+    seek, moved by every record handed over): a record after it is held back and the
+    partition sought to it again (every ``reseek_every`` seconds while that lasts); a
+    record before it was handed over already. Offsets truly absent from the log
+    (retention, transaction markers) would hold a partition for ever: after
+    ``give_up_after`` seconds with nothing handed, the record at hand goes over, with a
+    warning. Other topics (the tables' changelogs) are Faust's business."""
+
+    def __init__(
+        self,
+        streams: Collection[str],
+        *,
+        reseek_every: float = 2.0,
+        give_up_after: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._streams = streams
+        self._reseek_every, self._give_up_after, self._clock = reseek_every, give_up_after, clock
+        self._next: dict[Any, int] = {}
+        self._held: dict[Any, _Hold] = {}
+        self.held_back = 0  # records held back, in all (tests, logs)
+        self.given_up = 0  # times a partition's due record never came
+
+    def sought(self, tp: Any, offset: int) -> None:
+        """A seek: the partition's next record is at ``offset``."""
+        if tp.topic in self._streams:
+            self._next[tp] = offset
+            self._held.pop(tp, None)
+
+    def due(self, tp: Any) -> int | None:
+        """The offset of the partition's next record (None: not sought yet)."""
+        return self._next.get(tp)
+
+    def admit(self, tp: Any, offset: int) -> Verdict:
+        """Whether the record at ``offset`` goes to Faust."""
+        if tp.topic not in self._streams:
+            return HAND
+        due = self._next.get(tp)
+        if due is None or offset == due:
+            return self._hand(tp, offset)
+        now = self._clock()
+        hold = self._held.get(tp)
+        if hold is None:
+            hold = self._held[tp] = _Hold(since=now, sought=float("-inf"))
+        elif now - hold.since >= self._give_up_after:
+            log.warning(
+                "%s[%d]: offset %d due, offset %d fetched again and again for %.0f s: handed "
+                "over (offsets absent from the log?)", tp.topic, tp.partition, due, offset,
+                now - hold.since,
+            )  # fmt: skip
+            self.given_up += 1
+            return self._hand(tp, offset)
+        self.held_back += 1
+        if offset < due or now - hold.sought < self._reseek_every:
+            return DROP
+        hold.sought = now
+        log.warning(
+            "%s[%d]: offset %d came where %d was due (fetched before a seek): held back, "
+            "sought to %d again", tp.topic, tp.partition, offset, due, due,
+        )  # fmt: skip
+        return SEEK
+
+    def _hand(self, tp: Any, offset: int) -> Verdict:
+        self._next[tp] = offset + 1
+        if self._held:
+            self._held.pop(tp, None)
+        return HAND
+
+
+def install(consumer: Any, streams: Collection[str], order: InOrder | None = None) -> InOrder:
+    """Route Faust's consumer's seeks and fetches through ``rewind`` and ``InOrder``."""
+    order = order or InOrder(streams)
+    seek_to_committed, seek, getmany = consumer.seek_to_committed, consumer.seek, consumer.getmany
+
+    async def seek_noted(tp: Any, offset: int) -> None:
+        await seek(tp, offset)
+        order.sought(tp, offset)
+
+    async def seek_fully() -> Any:
+        committed = await seek_to_committed()
+        for tp, offset in committed.items():
+            if offset:  # 0 and None: ``rewind`` seeks them, through ``seek_noted``
+                order.sought(tp, offset)
+        await rewind(consumer, committed, streams)
+        return committed
+
+    async def getmany_in_order(timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        async for tp, message in getmany(timeout):
+            verdict = order.admit(tp, message.offset)
+            if verdict == HAND:
+                yield tp, message
+            elif verdict == SEEK:
+                await seek(tp, order.due(tp))
+
+    consumer.seek_to_committed = seek_fully
+    consumer.seek = seek_noted
+    consumer.getmany = getmany_in_order
+    return order
+
+
 class OffsetWatch:
     """Says when a partition's next event is not the one after the last (a diagnostic).
 
     Going back is a rebalance's seek to the committed offset (events handled again, with
-    the same ids). Going forward skips offsets: legitimate only when another worker owned
-    the partition in between. Otherwise those events were never handed to the router, as
-    when a record fetched before a rebalance's seek arrives after it (faust-streaming #221):
-    Faust moves its read offset past the committed one and drops the refetched records
-    below it; one record missing does not stop its commit (``min(acked) - committed > 1``),
-    so that record is never read again. Issue 10's open loss, seen as "54 follows 52"."""
+    the same ids). Going forward skips offsets: legitimate when another worker owned the
+    partition in between, or when ``InOrder`` gave up on offsets absent from the log.
+    Otherwise those events were never handed to the router: issue 10's loss, seen as "54
+    follows 52" before ``InOrder`` (Faust commits past one missing record: its check is
+    ``min(acked) - committed > 1``)."""
 
     def __init__(self) -> None:
         self._last: dict[tuple[str, int], int] = {}

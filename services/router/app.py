@@ -72,6 +72,7 @@ from services.core.errors import HandoffError
 from services.core.routing import RoutingRules
 from services.kafka_admin import ensure_router_topics
 from services.router.batch import BatchedTable
+from services.router.consuming import handled, install
 from services.router.handlers.accounts import AccountHandlers
 from services.router.handlers.base import Context, Names, Tables
 from services.router.handlers.capacity import CapacityHandlers
@@ -82,7 +83,7 @@ from services.router.inbound import SERVICE
 from services.router.metrics import RouterMetrics
 from services.router.offsets import EARLIEST, start_position
 from services.router.pipeline import Handler, Pipeline
-from services.router.seeking import OffsetWatch, install
+from services.router.seeking import OffsetWatch
 from services.router.sender import Sender
 from services.router.settings import RouterSettings
 from services.router.timer import SlaTimer
@@ -172,7 +173,7 @@ def build_app(
             await timer.signal_due_sla_events()
 
     _pages(app, settings, holder, registry)
-    install(app.consumer, streams)  # seeks also to 0 or none; records in order (``seeking``)
+    install(app.consumer, streams)  # sought fully, read in order, committed when handled
     return app
 
 
@@ -246,10 +247,11 @@ def _batched(pipeline: Pipeline, handler: Handler) -> Callable[[StreamT[Any]], A
                 events = [first]
                 while len(events) < BATCH_MAX and not waiting.empty():
                     events.append(waiting.get_nowait())
-                handled = await pipeline.handle_batch(events, handler)
-                for event in events:
-                    await manual.ack(event)
-                for outcome in handled:
+                outcomes = await pipeline.handle_batch(events, handler)
+                with handled():  # only these acknowledgements count (``consuming``)
+                    for event in events:
+                        await manual.ack(event)
+                for outcome in outcomes:
                     yield outcome  # lets tests (agent.test_context) wait for outcomes
         finally:
             reader.cancel()

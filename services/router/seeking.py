@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, Protocol
 
@@ -104,15 +104,43 @@ class InOrder:
         self._streams = streams
         self._reseek_every, self._give_up_after, self._clock = reseek_every, give_up_after, clock
         self._next: dict[Any, int] = {}
+        self._sought: dict[Any, int] = {}
         self._held: dict[Any, _Hold] = {}
+        self._pending: dict[Any, int] = {}
         self.held_back = 0  # records held back, in all (tests, logs)
         self.given_up = 0  # times a partition's due record never came
+        self.missed_events = 0  # records handed over but not handled: read again
 
     def sought(self, tp: Any, offset: int) -> None:
         """A seek: the partition's next record is at ``offset``."""
         if tp.topic in self._streams:
-            self._next[tp] = offset
+            self._next[tp] = self._sought[tp] = offset
             self._held.pop(tp, None)
+            self._pending.pop(tp, None)
+
+    def floor(self, tp: Any) -> int | None:
+        """Where the partition was last sought (None: not yet)."""
+        return self._sought.get(tp)
+
+    def missed(self, tp: Any, offset: int) -> bool:
+        """The record at ``offset`` was handed over but not handled: read again from it
+        (a seek there is pending, see :meth:`pending`); whether that moved the partition
+        back (not when an earlier record of it was missed already)."""
+        if tp.topic not in self._streams:
+            return False
+        self.missed_events += 1
+        due = self._next.get(tp)
+        self._pending[tp] = min(offset, self._pending.get(tp, offset))
+        if due is not None and offset >= due:
+            return False
+        self._next[tp] = offset
+        self._held.pop(tp, None)
+        return True
+
+    def pending(self) -> list[tuple[Any, int]]:
+        """The seeks :meth:`missed` asked for, once each."""
+        found, self._pending = list(self._pending.items()), {}
+        return found
 
     def due(self, tp: Any) -> int | None:
         """The offset of the partition's next record (None: not sought yet)."""
@@ -141,6 +169,7 @@ class InOrder:
         if offset < due or now - hold.sought < self._reseek_every:
             return DROP
         hold.sought = now
+        self._pending.pop(tp, None)  # this seek goes back far enough
         log.warning(
             "%s[%d]: offset %d came where %d was due (fetched before a seek): held back, "
             "sought to %d again", tp.topic, tp.partition, offset, due, due,
@@ -152,37 +181,6 @@ class InOrder:
         if self._held:
             self._held.pop(tp, None)
         return HAND
-
-
-def install(consumer: Any, streams: Collection[str], order: InOrder | None = None) -> InOrder:
-    """Route Faust's consumer's seeks and fetches through ``rewind`` and ``InOrder``."""
-    order = order or InOrder(streams)
-    seek_to_committed, seek, getmany = consumer.seek_to_committed, consumer.seek, consumer.getmany
-
-    async def seek_noted(tp: Any, offset: int) -> None:
-        await seek(tp, offset)
-        order.sought(tp, offset)
-
-    async def seek_fully() -> Any:
-        committed = await seek_to_committed()
-        for tp, offset in committed.items():
-            if offset:  # 0 and None: ``rewind`` seeks them, through ``seek_noted``
-                order.sought(tp, offset)
-        await rewind(consumer, committed, streams)
-        return committed
-
-    async def getmany_in_order(timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-        async for tp, message in getmany(timeout):
-            verdict = order.admit(tp, message.offset)
-            if verdict == HAND:
-                yield tp, message
-            elif verdict == SEEK:
-                await seek(tp, order.due(tp))
-
-    consumer.seek_to_committed = seek_fully
-    consumer.seek = seek_noted
-    consumer.getmany = getmany_in_order
-    return order
 
 
 class OffsetWatch:

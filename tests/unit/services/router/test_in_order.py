@@ -82,13 +82,22 @@ async def first_of(*awaitables: Any) -> None:
         task.cancel()
 
 
-async def drained(consumer: Any, side: Fetching, committed: int) -> list[int]:
-    """The offsets Faust hands its streams after a takeover's seek to ``committed``."""
+async def drained(
+    consumer: Any, side: Fetching, committed: int, skip: int | None = None
+) -> list[int]:
+    """The offsets Faust hands its streams after a takeover's seek to ``committed``; the
+    stream skips ``skip`` the first time (and acknowledges it, as Faust's does)."""
     side.broker.committed[SUPPORT] = committed
     handed: list[int] = []
     fetcher = Fetcher()
 
     async def callback(message: Any) -> None:
+        nonlocal skip
+        if message.offset == skip:
+            skip = None
+            message.refcount = 1
+            message.ack(consumer)  # the stream's skip: flow paused, or a new generation
+            return
         handed.append(message.offset)
         if message.offset == LOG_END - 1:
             fetcher._stopped.set()
@@ -120,6 +129,23 @@ async def test_a_record_fetched_before_the_seek_does_not_skip_what_the_seek_is_f
 
     assert handed == list(range(committed, LOG_END))  # 53 among them; 54 and 55 once
     assert side.seeks == [committed, committed]  # the takeover's; then 54 held back
+
+
+async def test_a_record_faust_skipped_is_fetched_again(router: Router, side: Fetching) -> None:
+    """``consuming``: Faust's acknowledgement of a record its stream skipped is refused,
+    and the partition is sought back to it (``InOrder.missed``)."""
+    consumer = router.app.consumer
+    router.app.topics._acking_topics.add(SUPPORT.topic)
+    thread = consumer._thread
+    side.stale = []
+    try:
+        handed = await drained(consumer, side, 40, skip=45)
+    finally:
+        consumer._thread = thread
+
+    assert handed == list(range(40, LOG_END))  # 46-49 held back until 45 came again
+    assert side.seeks == [40, 45]
+    assert consumer._acked[SUPPORT] == []  # the skip acknowledged nothing
 
 
 async def test_faust_alone_drops_what_the_seek_is_for(router: Router, side: Fetching) -> None:
@@ -228,3 +254,19 @@ def test_partitions_never_sought_and_other_topics_go_over_as_they_come(order: In
 
     assert admit_all(order, [9, 4, 4], tp=CHANGELOG) == [HAND, HAND, HAND]
     assert order.due(CHANGELOG) is None
+
+
+def test_a_record_missed_makes_it_due_again_and_asks_for_one_seek(order: InOrder) -> None:
+    order.sought(SUPPORT, 40)
+    admit_all(order, list(range(40, 50)))
+
+    assert order.missed(SUPPORT, 45) is True  # back from 50
+    assert order.missed(SUPPORT, 47) is False  # 45 is due already
+    assert order.due(SUPPORT) == 45
+    assert order.pending() == [(SUPPORT, 45)]
+    assert order.pending() == []  # once
+    assert admit_all(order, [45, 46]) == [HAND, HAND]
+    order.missed(SUPPORT, 46)
+    order.sought(SUPPORT, 30)  # a rebalance's seek goes further back: nothing pending
+    assert order.pending() == []
+    assert order.missed(CHANGELOG, 3) is False  # Faust's business

@@ -180,19 +180,22 @@ def retally(conn: sa.Connection, task_ids: Sequence[str], before: list[TaskFacts
 
     A change no rollup row counts (an open task's deadline moved) still moves the version
     on: the figures and SLA standing read before it count that task past or before its
-    old deadline, and are kept per version."""
+    old deadline, and are kept per version. The tasks whose facts changed say in which
+    version (``changed_in``): readers keeping the active tasks' deadlines re-read them."""
     after = snapshot(conn, task_ids)
-    if deltas := diff(before, after):
-        apply(conn, deltas)
-    elif _by_id(before) != _by_id(after):
-        _next_version(conn)
+    was, now = ({task.task_id: task for task in facts} for facts in (before, after))
+    changed = sorted(
+        task_id for task_id in was.keys() | now.keys() if was.get(task_id) != now.get(task_id)
+    )
+    if not changed:
+        return
+    deltas = diff(before, after)
+    version = apply(conn, deltas) if deltas else _next_version(conn)
+    marked = sa.update(TASKS).where(among(conn, TASKS.c.task_id, changed))
+    conn.execute(marked.values(changed_in=version))
 
 
-def _by_id(facts: list[TaskFacts]) -> list[TaskFacts]:
-    return sorted(facts, key=lambda task: task.task_id)
-
-
-def apply(conn: sa.Connection, deltas: dict[RollupKey, Delta]) -> None:
+def apply(conn: sa.Connection, deltas: dict[RollupKey, Delta]) -> int:
     """Add ``deltas`` to the rollup rows, creating them as needed; the version row locked
     first, then the rows in key order (every writer: one order).
 
@@ -200,11 +203,12 @@ def apply(conn: sa.Connection, deltas: dict[RollupKey, Delta]) -> None:
     marks the rows it changed with it, so a reader's kept sums re-read only their keys.
     """
     if not deltas:
-        return
+        return version(conn)
     changed_in = _next_version(conn)
     keys = sorted(deltas)
     for start in range(0, len(keys), KEYS_PER_STATEMENT):
         _apply_keys(conn, keys[start : start + KEYS_PER_STATEMENT], deltas, changed_in)
+    return changed_in
 
 
 def _next_version(conn: sa.Connection) -> int:

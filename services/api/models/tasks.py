@@ -25,6 +25,7 @@ class Task(Base):
         sa.Index("ix_tasks_resolved_at", "resolved_at"),
         sa.Index("ix_tasks_state_sla_due", "state", "sla_due"),
         sa.Index("ix_tasks_state_resolve_by", "state", "resolve_by"),
+        sa.Index("ix_tasks_changed_in", "changed_in"),  # the tasks changed since a version (0015)
     )
 
     task_id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
@@ -61,6 +62,9 @@ class Task(Base):
     resolve_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
     answered_by: Mapped[str | None] = mapped_column(sa.String(8))
     answering_department: Mapped[str | None] = mapped_column(sa.String(64))
+    # the rollups' version in which the figures' facts of the task last changed (0015; none:
+    # before); readers that keep the active tasks' deadlines re-read only the tasks changed
+    changed_in: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class TaskOrigin(Base):

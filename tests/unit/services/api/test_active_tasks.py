@@ -1,0 +1,106 @@
+"""``ActiveTasks``: sorted deadlines patched task by task count what a look at every task
+counts, for any window and moment (the kept half of ``services.api.active_kept``)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.api.active_kept import ActiveTasks, Due, micros
+from services.api.rollup_reads import Window
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+TEAMS = ("billing", "planning", "payments")
+WINDOWS = (
+    Window(),
+    Window(team="planning"),
+    Window(since=NOW - timedelta(days=1)),  # few inside: counted one by one
+    Window(since=NOW - timedelta(days=25)),  # most inside: all, less those outside
+    Window(since=NOW - timedelta(days=9), until=NOW - timedelta(days=2), team="billing"),
+    Window(department="sales"),
+    Window(until=NOW - timedelta(days=3), department="support"),
+)
+
+
+def a_task(rng: random.Random) -> Due:
+    raised = NOW - timedelta(minutes=rng.randrange(30 * 24 * 60))
+    due = raised + timedelta(hours=rng.choice((1, 4, 8, 24, 72)))
+    resolve_by = rng.choice((None, raised + timedelta(days=3), due - timedelta(hours=1)))
+    department = rng.choice(("support", "sales", None))
+    return Due(
+        key=(department or "support", rng.choice(TEAMS), rng.choice(("team", "router"))),
+        department=department,
+        raised_at=micros(raised),
+        sla_due=micros(due),
+        acknowledge_due=rng.choice((micros(due), None)),
+        resolve_due=max(micros(due), micros(resolve_by or due)),
+    )
+
+
+def looked_at(tasks: dict[str, Due], now: datetime, window: Window) -> dict[object, object]:
+    at, out = micros(now), {}
+    for due in tasks.values():
+        if window.since is not None and due.raised_at < micros(window.since):
+            continue
+        if window.until is not None and due.raised_at >= micros(window.until):
+            continue
+        if window.team not in (None, due.key[1]) or window.department not in (None, due.department):
+            continue
+        late = int(due.acknowledge_due is not None and due.acknowledge_due <= at)
+        unresolved = int(due.resolve_due <= at)
+        was = out.get(due.key, (0, 0))
+        out[due.key] = (was[0] + late, was[1] + unresolved)
+    return {key: value for key, value in out.items() if value != (0, 0)}
+
+
+def standing_looked_at(tasks: dict[str, Due], now: datetime) -> dict[object, int]:
+    out: dict[object, int] = {}
+    for due in tasks.values():
+        at = micros(now)
+        line = (
+            "breached"
+            if due.sla_due < at
+            else "at_risk"
+            if due.sla_due < at + 3600 * 10**6
+            else "ok"
+        )
+        out[(due.key[1], line)] = out.get((due.key[1], line), 0) + 1
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_patched_task_by_task_counts_what_a_look_at_every_task_counts(seed: int) -> None:
+    rng = random.Random(seed)
+    truth = {f"t{n}": a_task(rng) for n in range(400)}
+    kept = ActiveTasks.of(truth.items())
+    for step in range(300):  # changed, closed, new; a task put twice as it is
+        task_id = f"t{rng.randrange(500)}"
+        due = None if rng.random() < 0.3 else a_task(rng)
+        if step % 50 == 0 and task_id in truth:
+            due = truth[task_id]
+        kept.put(task_id, due)
+        if due is None:
+            truth.pop(task_id, None)
+        else:
+            truth[task_id] = due
+    assert len(kept) == len(truth)
+    for now in (NOW - timedelta(days=10), NOW, NOW + timedelta(hours=2), NOW + timedelta(days=9)):
+        for window in WINDOWS:
+            assert kept.overdue(now, window) == looked_at(truth, now, window), (now, window)
+        assert kept.standing(now, timedelta(hours=1)) == standing_looked_at(truth, now), now
+
+
+def test_equal_deadlines_count_at_the_edges_as_the_scan_does() -> None:
+    due = micros(NOW)
+    key = ("support", "billing", "team")
+    kept = ActiveTasks.of(
+        [(f"t{n}", Due(key, "support", due - 10, due, due, due)) for n in range(3)]
+    )
+    assert kept.overdue(NOW, Window()) == {key: (3, 3)}  # "sla_due <= now"
+    assert kept.overdue(NOW - timedelta(microseconds=1), Window()) == {}
+    assert kept.standing(NOW, timedelta(hours=1)) == {("billing", "at_risk"): 3}  # "< now"
+    assert kept.standing(NOW + timedelta(microseconds=1), timedelta(hours=1)) == {
+        ("billing", "breached"): 3
+    }

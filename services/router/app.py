@@ -83,7 +83,7 @@ from services.router.inbound import SERVICE
 from services.router.metrics import RouterMetrics
 from services.router.offsets import EARLIEST, start_position
 from services.router.pipeline import Handler, Pipeline
-from services.router.seeking import OffsetWatch
+from services.router.seeking import InOrder
 from services.router.sender import Sender
 from services.router.settings import RouterSettings
 from services.router.timer import SlaTimer
@@ -150,9 +150,10 @@ def build_app(
     _TIMERS[app] = timer
 
     streams: set[str] = set()
+    order = InOrder(streams)  # each partition's records in order, to its agent (``seeking``)
 
     def agent(name: str, topic_name: str, handler: Handler) -> None:
-        app.agent(topic(topic_name), name=name)(_batched(pipeline, handler))
+        app.agent(topic(topic_name), name=name)(_batched(pipeline, handler, order))
         streams.add(topic_name)
 
     intake, grouping = IntakeHandlers(context), GroupingHandlers(context)
@@ -173,7 +174,7 @@ def build_app(
             await timer.signal_due_sla_events()
 
     _pages(app, settings, holder, registry)
-    install(app.consumer, streams)  # sought fully, read in order, committed when handled
+    install(app.consumer, streams, order)  # sought fully, read in order, committed if handled
     return app
 
 
@@ -227,7 +228,9 @@ def _tables(app: faust.App) -> Tables:
     )
 
 
-def _batched(pipeline: Pipeline, handler: Handler) -> Callable[[StreamT[Any]], AsyncIterator[str]]:
+def _batched(
+    pipeline: Pipeline, handler: Handler, order: InOrder
+) -> Callable[[StreamT[Any]], AsyncIterator[str]]:
     """An agent that handles the events waiting as one batch, acknowledging them after it."""
 
     async def run(stream: StreamT[Any]) -> AsyncIterator[str]:
@@ -236,10 +239,9 @@ def _batched(pipeline: Pipeline, handler: Handler) -> Callable[[StreamT[Any]], A
         waiting: asyncio.Queue[EventT[Any]] = asyncio.Queue(maxsize=BATCH_MAX)
 
         async def read() -> None:
-            watch = OffsetWatch()  # says when a partition's offsets skip
             async for event in manual.events():
-                watch.seen(event.message.topic, event.message.partition, event.message.offset)
-                await waiting.put(event)
+                if order.received(event.message.tp, event.message.offset):  # else: again
+                    await waiting.put(event)
 
         reader = asyncio.ensure_future(read())
         try:

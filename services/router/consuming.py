@@ -6,21 +6,21 @@ the guard of commits below.
 
 Only events an agent handled are committed; an event Faust skipped is read again.
 
-Faust's stream skips an event that reaches it while the app's flow control is paused
-or after the consumer's generation moved on (a rebalance), and acknowledges it "so the
-lag does not grow": the next commit goes past an event nobody handled. Issue 10's kill
--9 scenario lost ``groups[0]@216`` so: a worker that had just joined got it while its
-flow was still paused for the seek to the committed offsets, skipped and acknowledged
-it, handled 217 first, and committed past 216. Faust also commits past a partition's
-first event while it alone is not acknowledged (its check is ``min(acked) - committed >
-1``), so an event still being handled, or skipped, is committed past as soon as the
-next one is acknowledged.
+Faust's stream skips an event that reaches it while a rebalance pauses the app's flow,
+or that was fetched in the generation before; its Cython iterator does not acknowledge
+it, its Python one does ("so the lag does not grow"). And Faust's consumer commits a
+partition past one event not acknowledged at its head (its check is ``min(acked) -
+committed > 1``). Issue 10's kill -9 scenario lost ``groups[0]@216`` so: a worker that
+had just taken the partition over skipped it while its flow was still paused for the
+seek to the committed offsets, handled 217 first, and committed past 216; the group
+stage then dropped its later copies (marked ``again``).
 
-So the agents acknowledge inside :func:`handled`; an acknowledgement of a stream event
-outside it (Faust's own, of a skipped event) is refused, and the partition is read again
-from that event (``InOrder.missed``: the records after it come again, with the same
-ids); and a partition's commit never goes past its first offset not acknowledged. No
-Faust here: the app hands in its consumer.
+So an agent takes each partition's events in order from where it was sought
+(``InOrder.received``): after one skipped, the partition is read again from it; the
+agents acknowledge inside :func:`handled`, and an acknowledgement of a stream event
+outside it (the Python iterator's, of a skipped event) is refused; and a partition's
+commit never goes past its first offset not acknowledged. No Faust here: the app hands
+in its consumer.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from aiokafka.errors import IllegalStateError
 
 from services.router.seeking import HAND, SEEK, InOrder, rewind
 
 log = logging.getLogger(__name__)
+_ORDERS: WeakKeyDictionary[Any, InOrder] = WeakKeyDictionary()  # per consumer: ``order_of``
 _HANDLED: ContextVar[bool] = ContextVar("handoff_router_handled", default=False)
 
 
@@ -76,7 +78,13 @@ def install(consumer: Any, streams: Collection[str], order: InOrder | None = Non
     consumer.seek = seek_noted
     consumer.getmany = getmany_in_order
     guard(consumer, streams, order)
+    _ORDERS[consumer] = order
     return order
+
+
+def order_of(consumer: Any) -> InOrder:
+    """The ``InOrder`` installed on ``consumer`` (tests, diagnostics)."""
+    return _ORDERS[consumer]
 
 
 @contextmanager

@@ -12,20 +12,27 @@ router app's consumer; only the acknowledgements are made here.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+from faust.events import Event
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 from schemas import topics
-from services.router.consuming import handled
+from services.router.consuming import handled, order_of
 from tests.unit.services.router.conftest import INTERNAL_AGENTS, Router
 
+pytestmark = pytest.mark.anyio
 GROUPS = TP(next(name for name in INTERNAL_AGENTS if name.endswith("-groups")), 0)
 
 
-def message(tp: TP, offset: int) -> ConsumerMessage:
-    made = ConsumerMessage(tp.topic, tp.partition, offset, 0.0, 0, [], b"k", b"{}", None, 1, 2, tp)
+def message(tp: TP, offset: int, generation: int = 0) -> ConsumerMessage:
+    made = ConsumerMessage(
+        tp.topic, tp.partition, offset, 0.0, 0, [], b"k", b"{}", None, 1, 2, tp,
+        generation_id=generation,
+    )  # fmt: skip
     made.refcount = 1  # one stream holds it
     return made
 
@@ -74,3 +81,32 @@ def test_other_topics_are_acknowledged_as_faust_does(router: Router) -> None:
     assert message(routed, 7).ack(consumer) is True  # outside ``handled``, as Faust's
 
     assert consumer._acked[routed] == [7]
+
+
+async def test_faust_stream_skips_an_event_of_an_older_generation_and_it_is_read_again(
+    router: Router,
+) -> None:
+    """Faust's own ``Stream`` (an agent's, without acks) skips an event fetched before the
+    last rebalance (or while one pauses the flow) and hands the agent the next one: the
+    agent does not handle that one, and the partition is read again from the skipped one
+    (``InOrder.received``); nothing of it is acknowledged meanwhile."""
+    app = router.app
+    consumer = taken_over(router, 216)
+    order = order_of(consumer)
+    order.sought(GROUPS, 216)  # the takeover's seek to the committed offset
+    app.consumer_generation_id = 6
+    app.flow_control.resume()  # the worker's flow runs
+    channel = app.channel()
+    stream = app.stream(channel).noack()
+    skipped, later = message(GROUPS, 216, generation=5), message(GROUPS, 217, generation=6)
+
+    await channel.put(Event(app, b"k", b"{}", {}, skipped))
+    await channel.put(Event(app, b"k", b"{}", {}, later))
+    event = await asyncio.wait_for(anext(aiter(stream.events())), timeout=5)
+
+    assert event.message.offset == 217  # 216 was skipped
+    assert consumer._acked[GROUPS] == []  # and not acknowledged
+    assert order.received(event.message.tp, 217) is False  # not handled before 216
+    assert order.pending() == [(GROUPS, 216)]  # the reader seeks back there
+    assert order.received(GROUPS, 216) is True  # read again: in order
+    assert order.received(GROUPS, 217) is True

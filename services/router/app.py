@@ -72,7 +72,7 @@ from services.core.errors import HandoffError
 from services.core.routing import RoutingRules
 from services.kafka_admin import ensure_router_topics
 from services.router.batch import BatchedTable
-from services.router.consuming import handled, install
+from services.router.consuming import handled, install, taken
 from services.router.handlers.accounts import AccountHandlers
 from services.router.handlers.base import Context, Names, Tables
 from services.router.handlers.capacity import CapacityHandlers
@@ -239,8 +239,9 @@ def _batched(
         waiting: asyncio.Queue[EventT[Any]] = asyncio.Queue(maxsize=BATCH_MAX)
 
         async def read() -> None:
+            consumer = stream.app.consumer
             async for event in manual.events():
-                if order.received(event.message.tp, event.message.offset):  # else: again
+                if taken(consumer, order, event.message):  # else: it comes again, in order
                     await waiting.put(event)
 
         reader = asyncio.ensure_future(read())

@@ -87,6 +87,16 @@ def order_of(consumer: Any) -> InOrder:
     return _ORDERS[consumer]
 
 
+def taken(consumer: Any, order: InOrder, message: Any) -> bool:
+    """Whether an agent is to handle ``message`` (``InOrder.received``). One it is not to
+    is not waited for: a rebalance waits until every message read is acknowledged
+    (``wait_empty``), and this one will not be (it comes again)."""
+    if order.received(message.tp, message.offset):
+        return True
+    consumer._unacked_messages.discard(message)
+    return False
+
+
 @contextmanager
 def handled() -> Iterator[None]:
     """Acknowledgements made inside are an agent's: its events were handled."""
@@ -104,6 +114,7 @@ def guard(consumer: Any, streams: Collection[str], order: InOrder) -> None:
 
     def ack_if_handled(message: Any) -> bool:
         if message.topic in streams and not _HANDLED.get():
+            consumer._unacked_messages.discard(message)  # a rebalance waits for no handling
             if order.missed(message.tp, message.offset):
                 log.warning(
                     "%s[%d]: offset %d skipped by Faust's stream (a rebalance) and not "

@@ -21,7 +21,7 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 from schemas import topics
-from services.router.consuming import handled, order_of
+from services.router.consuming import handled, order_of, taken
 from tests.unit.services.router.conftest import INTERNAL_AGENTS, Router
 
 pytestmark = pytest.mark.anyio
@@ -51,7 +51,9 @@ def test_faust_skipping_an_event_does_not_acknowledge_it_and_it_is_read_again(
     consumer = taken_over(router, 216)
     skipped = message(GROUPS, 216)
 
+    consumer._unacked_messages.add(skipped)  # read by the stream
     assert skipped.ack(consumer) is False  # Faust's stream, flow paused: "ack" it anyway
+    assert skipped not in consumer._unacked_messages  # a rebalance does not wait for it
     with handled():
         for offset in (217, 218):
             assert message(GROUPS, offset).ack(consumer) is True
@@ -106,7 +108,9 @@ async def test_faust_stream_skips_an_event_of_an_older_generation_and_it_is_read
 
     assert event.message.offset == 217  # 216 was skipped
     assert consumer._acked[GROUPS] == []  # and not acknowledged
-    assert order.received(event.message.tp, 217) is False  # not handled before 216
+    assert event.message in consumer._unacked_messages  # read: a rebalance would wait
+    assert taken(consumer, order, event.message) is False  # not handled before 216
+    assert event.message not in consumer._unacked_messages  # nor waited for
     assert order.pending() == [(GROUPS, 216)]  # the reader seeks back there
     assert order.received(GROUPS, 216) is True  # read again: in order
     assert order.received(GROUPS, 217) is True

@@ -21,9 +21,9 @@ or the partition's first offset. Table changelogs are left alone (Faust reads
 them itself).
 
 ``InOrder``: a record fetched before a seek and arriving after it is held back
-rather than moving Faust past the records the seek is for (see the class).
-``install`` puts both on Faust's consumer. No Faust here: the app hands in its
-consumer.
+rather than moving Faust past the records the seek is for; and an agent takes
+each partition's records in order (see the class). ``consuming.install`` puts
+both on Faust's consumer. No Faust here.
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ def install(consumer: Any, streams: Collection[str], order: InOrder | None = Non
         return committed
 
     async def getmany_in_order(timeout: float) -> AsyncIterator[tuple[Any, Any]]:
+        order.stuck()  # records handed over that never reached an agent: read again
         for tp, offset in order.pending():  # events skipped by Faust's stream: again
             try:
                 await seek(tp, offset)

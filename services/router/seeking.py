@@ -99,10 +99,13 @@ class InOrder:
         *,
         reseek_every: float = 2.0,
         give_up_after: float = 10.0,
+        stuck_after: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._streams = streams
         self._reseek_every, self._give_up_after, self._clock = reseek_every, give_up_after, clock
+        self._stuck_after = stuck_after
+        self._taken_at: dict[Any, float] = {}  # when an agent last got one (or it was sought)
         self._next: dict[Any, int] = {}
         self._sought: dict[Any, int] = {}
         self._held: dict[Any, _Hold] = {}
@@ -116,6 +119,7 @@ class InOrder:
         """A seek: the partition's next record is at ``offset``."""
         if tp.topic in self._streams:
             self._next[tp] = self._sought[tp] = self._taken[tp] = offset
+            self._taken_at[tp] = self._clock()
             self._held.pop(tp, None)
             self._pending.pop(tp, None)
 
@@ -154,6 +158,7 @@ class InOrder:
             return True
         if offset == taken:
             self._taken[tp] = offset + 1
+            self._taken_at[tp] = self._clock()
             return True
         if offset < taken:  # handed to an agent before a seek back: it is coming again
             return False
@@ -203,6 +208,27 @@ class InOrder:
             "sought to %d again", tp.topic, tp.partition, offset, due, due,
         )  # fmt: skip
         return SEEK
+
+    def stuck(self) -> list[Any]:
+        """Partitions whose records were handed over but none reached the agent for
+        ``stuck_after`` seconds: the last ones were skipped by Faust's stream and no later
+        one came to show it (:meth:`received`). Each is read again from the one due
+        (:meth:`missed`); when the agent was only slow, the records come twice and the
+        second time are not taken."""
+        now, found = self._clock(), []
+        for tp, taken in self._taken.items():
+            due = self._next.get(tp)
+            if due is None or due <= taken or now - self._taken_at.get(tp, now) < self._stuck_after:
+                continue
+            self._taken_at[tp] = now
+            if self.missed(tp, taken):
+                found.append(tp)
+                log.warning(
+                    "%s[%d]: offsets %d-%d handed over, none at the agent for %.0f s (skipped "
+                    "by Faust's stream in a rebalance?): read again from %d", tp.topic,
+                    tp.partition, taken, due - 1, self._stuck_after, taken,
+                )  # fmt: skip
+        return found
 
     def _hand(self, tp: Any, offset: int) -> Verdict:
         self._next[tp] = offset + 1

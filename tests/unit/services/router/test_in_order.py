@@ -24,6 +24,7 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from faust.types import TP
 
 from schemas import topics
+from services.router.consuming import order_of
 from services.router.seeking import DROP, HAND, SEEK, InOrder
 from tests.unit.services.router.conftest import Router
 from tests.unit.services.router.test_seeking import AiokafkaSide, Broker
@@ -83,10 +84,12 @@ async def first_of(*awaitables: Any) -> None:
 
 
 async def drained(
-    consumer: Any, side: Fetching, committed: int, skip: int | None = None
+    consumer: Any, side: Fetching, committed: int, skip: int | None = None, agent: bool = False
 ) -> list[int]:
     """The offsets Faust hands its streams after a takeover's seek to ``committed``; the
-    stream skips ``skip`` the first time (and acknowledges it, as Faust's does)."""
+    stream skips ``skip`` the first time (and acknowledges it as Faust's Python iterator
+    does, unless ``agent``: then silently, as its Cython one, and only what the agent
+    takes counts)."""
     side.broker.committed[SUPPORT] = committed
     handed: list[int] = []
     fetcher = Fetcher()
@@ -95,8 +98,11 @@ async def drained(
         nonlocal skip
         if message.offset == skip:
             skip = None
-            message.refcount = 1
-            message.ack(consumer)  # the stream's skip: flow paused, or a new generation
+            if not agent:
+                message.refcount = 1
+                message.ack(consumer)  # the stream's skip: flow paused, or a new generation
+            return
+        if agent and not order_of(consumer).received(message.tp, message.offset):
             return
         handed.append(message.offset)
         if message.offset == LOG_END - 1:
@@ -146,6 +152,24 @@ async def test_a_record_faust_skipped_is_fetched_again(router: Router, side: Fet
     assert handed == list(range(40, LOG_END))  # 46-49 held back until 45 came again
     assert side.seeks == [40, 45]
     assert consumer._acked[SUPPORT] == []  # the skip acknowledged nothing
+
+
+async def test_the_last_record_skipped_before_a_quiet_spell_is_read_again(
+    router: Router, side: Fetching
+) -> None:
+    """Faust's Cython iterator skips silently, and no later record shows the agent it
+    missed one: after ``stuck_after`` seconds the partition is read again."""
+    consumer = router.app.consumer
+    order_of(consumer)._stuck_after = 0.2
+    thread = consumer._thread
+    side.stale = []
+    try:
+        handed = await drained(consumer, side, 40, skip=LOG_END - 1, agent=True)
+    finally:
+        consumer._thread = thread
+
+    assert handed == list(range(40, LOG_END))  # 59 too, read again
+    assert side.seeks == [40, LOG_END - 1]
 
 
 async def test_faust_alone_drops_what_the_seek_is_for(router: Router, side: Fetching) -> None:
@@ -270,3 +294,35 @@ def test_a_record_missed_makes_it_due_again_and_asks_for_one_seek(order: InOrder
     order.sought(SUPPORT, 30)  # a rebalance's seek goes further back: nothing pending
     assert order.pending() == []
     assert order.missed(CHANGELOG, 3) is False  # Faust's business
+
+
+def test_records_that_never_reach_the_agent_are_read_again(
+    order: InOrder, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last records before a quiet spell, skipped by Faust's stream: no later record
+    comes to the agent to show it (``received``), so time does."""
+    order.sought(SUPPORT, 40)
+    admit_all(order, list(range(40, 45)))  # handed over
+    assert [order.received(SUPPORT, o) for o in (40, 41)] == [True, True]  # 42-44 skipped
+    clock.now += 4.9
+    assert order.stuck() == []
+    clock.now += 0.1
+    with caplog.at_level(logging.WARNING, logger="services.router.seeking"):
+        assert order.stuck() == [SUPPORT]
+    assert "offsets 42-44 handed over, none at the agent for 5 s" in caplog.text
+    assert order.pending() == [(SUPPORT, 42)]
+    assert order.stuck() == []  # once
+    assert admit_all(order, [42, 43]) == [HAND, HAND]  # read again
+    assert [order.received(SUPPORT, o) for o in (42, 43)] == [True, True]
+
+
+def test_a_slow_agent_gets_its_records_once_though_they_come_twice(
+    order: InOrder, clock: Clock
+) -> None:
+    order.sought(SUPPORT, 40)
+    admit_all(order, [40, 41, 42])
+    clock.now += 6  # the agent busy: 40-42 still queued for it
+    assert order.stuck() == [SUPPORT]
+    assert [order.received(SUPPORT, o) for o in (40, 41, 42)] == [True, True, True]
+    assert admit_all(order, [40, 41, 42, 43]) == [HAND] * 4  # the re-read, and on
+    assert [order.received(SUPPORT, o) for o in (40, 41, 42, 43)] == [False, False, False, True]

@@ -44,7 +44,22 @@ _HANDLED: ContextVar[bool] = ContextVar("handoff_router_handled", default=False)
 def install(consumer: Any, streams: Collection[str], order: InOrder | None = None) -> InOrder:
     """Route Faust's consumer's seeks, fetches and commits as the module says."""
     order = order or InOrder(streams)
-    seek_to_committed, seek, getmany = consumer.seek_to_committed, consumer.seek, consumer.getmany
+    seek_to_committed, seek_wait, getmany = (
+        consumer.seek_to_committed,
+        consumer.seek_wait,
+        consumer.getmany,
+    )
+
+    async def seek(tp: Any, offset: int) -> None:
+        """In the consumer's own thread (Faust's ``seek`` calls aiokafka from this one,
+        which wakes the fetcher's loop from the wrong thread), its read offset too."""
+        await seek_wait({tp: offset})
+
+    async def seek_back(tp: Any, offset: int) -> None:
+        try:
+            await seek(tp, offset)
+        except IllegalStateError:  # not this worker's any more: its next owner reads it
+            log.info("%s[%d]: not assigned, not sought back", tp.topic, tp.partition)
 
     async def seek_noted(tp: Any, offset: int) -> None:
         await seek(tp, offset)
@@ -61,10 +76,7 @@ def install(consumer: Any, streams: Collection[str], order: InOrder | None = Non
     async def getmany_in_order(timeout: float) -> AsyncIterator[tuple[Any, Any]]:
         order.stuck()  # records handed over that never reached an agent: read again
         for tp, offset in order.pending():  # events skipped by Faust's stream: again
-            try:
-                await seek(tp, offset)
-            except IllegalStateError:  # not this worker's any more: its next owner reads it
-                log.info("%s[%d]: not assigned, not sought back", tp.topic, tp.partition)
+            await seek_back(tp, offset)
         async for tp, message in getmany(timeout):
             due = order.due(tp)
             verdict = order.admit(tp, message.offset)
@@ -72,8 +84,8 @@ def install(consumer: Any, streams: Collection[str], order: InOrder | None = Non
                 if due is not None and message.offset > due:  # given up on: not in the log
                     absent(consumer, tp, range(due, message.offset))
                 yield tp, message
-            elif verdict == SEEK:
-                await seek(tp, order.due(tp))
+            elif verdict == SEEK and due is not None:  # due: held back only after a seek
+                await seek_back(tp, due)
 
     consumer.seek_to_committed = seek_fully
     consumer.seek = seek_noted

@@ -108,7 +108,7 @@ async def drained(
         if message.offset == LOG_END - 1:
             fetcher._stopped.set()
 
-    consumer._thread, consumer.callback = side, callback
+    consumer._thread, consumer.callback, side.faust = side, callback, consumer
     consumer._active_partitions = {TP(SUPPORT.topic, SUPPORT.partition)}
     consumer.resume_flow()  # as after the recovery
     await consumer.perform_seek()  # Faust's "Seek stream partitions to committed offsets"

@@ -52,6 +52,7 @@ class AiokafkaSide:
     broker: Broker
     _subscription: Any = None
     _fetcher: Any = None
+    faust: Any = None  # the Faust consumer this plays the thread of (its read offsets)
 
     def __post_init__(self) -> None:
         assigned = set(self.broker.committed)
@@ -69,6 +70,13 @@ class AiokafkaSide:
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         self.broker.positions[tp] = offset
+
+    async def seek_wait(self, partitions: Mapping[TopicPartition, int]) -> None:
+        """As the consumer thread's: seek, and Faust's read offset follows."""
+        for tp, offset in partitions.items():
+            self.seek(tp, offset)
+            if self.faust is not None:
+                self.faust._read_offset[tp] = offset if offset > 0 else None
 
     async def earliest_offsets(self, *tps: TopicPartition) -> dict[TopicPartition, int]:
         return {tp: self.broker.starts.get(tp, 0) for tp in tps}

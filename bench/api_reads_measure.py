@@ -32,7 +32,7 @@ import httpx
 import sqlalchemy as sa
 import uvicorn
 
-from services.api import auth, figures, rollup_kept
+from services.api import active_kept, auth, figures, rollup_kept
 from services.api.app import create_app
 from services.api.dashboard import series
 from services.api.flights import Flights
@@ -101,16 +101,18 @@ class _FliesAlone(Flights):
 
 @contextmanager
 def uncached() -> Iterator[None]:
-    """The figures' cache, the kept window sums and the kept chart rows switched off in this
-    process (the server runs in it)."""
+    """The figures' cache, the kept window sums, the kept chart rows and the kept active
+    tasks switched off in this process (the server runs in it)."""
     cache, sums, charts, flights = figures._cache, rollup_kept._kept, series._kept, figures.flights
     figures._cache, rollup_kept._kept, series._kept = (_KeepsNothing() for _ in range(3))
     figures.flights = _FliesAlone()  # each request computes, none shares another's
+    active_kept.switched["on"] = False  # the active tasks scanned, not kept
     try:
         yield
     finally:
         figures._cache, rollup_kept._kept, series._kept = cache, sums, charts
         figures.flights = flights
+        active_kept.switched["on"] = True
 
 
 def touch(engine: sa.Engine, tasks: int) -> Callable[[int], None]:

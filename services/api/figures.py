@@ -243,16 +243,13 @@ def _share(met: int, missed: int) -> float | None:
     return None if met + missed == 0 else met / (met + missed)
 
 
-def _overdue(conn: sa.Connection, now: datetime, window: Window) -> dict[Pair, tuple[int, int]]:
-    """Open tasks past a deadline (missed already, not yet in the rollups): ack, resolve."""
+def _overdue(conn: sa.Connection, now: datetime, window: Window) -> active_kept.Overdue:
+    """Open tasks past a deadline, not yet in the rollups (ack, resolve): kept, or a scan."""
     kept = active_kept.overdue(conn, now, window)
     return _overdue_scan(conn, now, window) if kept is None else kept
 
 
-def _overdue_scan(
-    conn: sa.Connection, now: datetime, window: Window
-) -> dict[Pair, tuple[int, int]]:
-    """``_overdue`` from a scan of the active tasks (too many to keep)."""
+def _overdue_scan(conn: sa.Connection, now: datetime, window: Window) -> active_kept.Overdue:
     t = TASKS.c
     deadline = sa.func.coalesce(t.resolve_by, t.sla_due)
     ack = sa.func.sum(sa.case((sa.and_(t.acknowledged_at.is_(None), t.sla_due <= now), 1), else_=0))
@@ -373,12 +370,11 @@ def sla_standing(conn: sa.Connection, *, now: datetime, at_risk: timedelta = AT_
 
 
 def _standing(conn: sa.Connection, now: datetime, at_risk: timedelta) -> Standing:
-    kept = active_kept.standing(conn, now, at_risk)
+    kept = active_kept.standing(conn, now, at_risk)  # else (too many, no version): a scan
     return _standing_scan(conn, now, at_risk) if kept is None else kept
 
 
 def _standing_scan(conn: sa.Connection, now: datetime, at_risk: timedelta) -> Standing:
-    """``_standing`` from a scan of the active tasks (too many to keep)."""
     t = TASKS.c
     line = sa.case(
         (t.sla_due < now, "breached"), (t.sla_due < now + at_risk, "at_risk"), else_="ok"

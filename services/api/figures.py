@@ -17,6 +17,7 @@ from typing import Any, Final, Generic, TypeVar, cast
 import sqlalchemy as sa
 
 from services.api import active_kept
+from services.api.active_kept import Pair, Standing
 from services.api.flights import Flights
 from services.api.models import TASKS
 from services.api.models.rollups import active
@@ -134,7 +135,6 @@ FIGURE_MEASURES = (
     TASK_COUNT, REQUESTS, FEEDBACK, FEEDBACK_TASK, ROUTE, ACK, RESOLVE,
     ACK_MET, ACK_MISSED, RESOLVE_MET, RESOLVE_MISSED,
 )  # fmt: skip
-Pair = tuple[str, str, str]  # department, team, answered_by
 
 
 @dataclass(frozen=True)
@@ -352,7 +352,6 @@ def window_figures(
 # --- SLA standing of the active tasks -------------------------------------------------------
 
 AT_RISK: Final = timedelta(hours=1)
-Standing = dict[tuple[str, str], int]  # (team, ok / at_risk / breached) -> active tasks
 
 
 def sla_standing(conn: sa.Connection, *, now: datetime, at_risk: timedelta = AT_RISK) -> Standing:

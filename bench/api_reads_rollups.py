@@ -24,6 +24,7 @@ from services.api.rollups import (
     VERSION,
     decode_bins,
     encode_bins,
+    new_epoch,
     rebuild,
     task_facts,
 )
@@ -69,7 +70,7 @@ def rows(sums: dict[RollupKey, Delta], version: int) -> Iterator[tuple[Any, ...]
     for key in sorted(sums):
         if sums[key].n or sums[key].bins:
             yield row(key, sums[key])
-    yield row(VERSION, Delta(version))
+    yield (*VERSION, version, new_epoch(), None, None, None, None)  # as the rebuild writes it
 
 
 def write(conn: sa.Connection, sums: dict[RollupKey, Delta]) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -38,8 +38,11 @@ Pair = tuple[str, str, str]  # asking department, team, answered_by: the figures
 Standing = dict[tuple[str, str], int]  # (team, ok / at_risk / breached) -> active tasks
 MAX_ACTIVE: Final = 500_000  # more active tasks than this are not kept in memory
 MAX_PATCH: Final = 20_000  # more tasks changed than this since the version kept: read whole
+MAX_WINDOWS: Final = 8  # windows (start, department) whose deadlines are kept apart
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
+FOREVER: Final = datetime.max.replace(tzinfo=UTC)
+_FIRST: Final = -(2**62)  # before any time: a window from the first task
 
 
 def micros(at: datetime) -> int:
@@ -60,12 +63,49 @@ class Due:
 
 
 @dataclass
+class Deadlines:
+    """Some active tasks' deadlines, sorted per key."""
+
+    acknowledge: dict[Pair, list[int]] = field(default_factory=lambda: defaultdict(list))
+    resolve: dict[Pair, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, due: Due) -> None:
+        if due.acknowledge_due is not None:
+            insort(self.acknowledge[due.key], due.acknowledge_due)
+        insort(self.resolve[due.key], due.resolve_due)
+
+    def remove(self, due: Due) -> None:
+        if due.acknowledge_due is not None:
+            _remove(self.acknowledge[due.key], due.acknowledge_due)
+        _remove(self.resolve[due.key], due.resolve_due)
+
+    def sort(self) -> Deadlines:
+        for lists in (self.acknowledge, self.resolve):
+            for values in lists.values():
+                values.sort()
+        return self
+
+    def overdue(self, at: int, team: str | None) -> dict[Pair, tuple[int, int]]:
+        """Per key: how many are past their deadline at ``at`` (not acknowledged, resolved)."""
+        return {
+            key: (bisect_right(self.acknowledge.get(key, ()), at), bisect_right(dues, at))
+            for key, dues in self.resolve.items()
+            if team is None or key[1] == team
+        }
+
+
+Since = tuple[int, str | None]  # a window without an end: its start, its department filter
+
+
+@dataclass
 class ActiveTasks:
-    """The active tasks' deadlines, sorted per key and per team (no database here)."""
+    """The active tasks' deadlines, sorted per key and per team (no database here), and
+    those of the tasks raised since a window's start for the last few windows asked for
+    (the overview's start moves on once an hour; its counts are then bisections alone)."""
 
     _tasks: dict[str, Due] = field(default_factory=dict)
-    _acknowledge: dict[Pair, list[int]] = field(default_factory=lambda: defaultdict(list))
-    _resolve: dict[Pair, list[int]] = field(default_factory=lambda: defaultdict(list))
+    _all: Deadlines = field(default_factory=Deadlines)
+    _since: dict[Since, Deadlines] = field(default_factory=dict)
     _sla: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     _raised: list[tuple[int, str]] = field(default_factory=list)
 
@@ -79,13 +119,13 @@ class ActiveTasks:
         for task_id, due in tasks:
             built._tasks[task_id] = due
             if due.acknowledge_due is not None:
-                built._acknowledge[due.key].append(due.acknowledge_due)
-            built._resolve[due.key].append(due.resolve_due)
+                built._all.acknowledge[due.key].append(due.acknowledge_due)
+            built._all.resolve[due.key].append(due.resolve_due)
             built._sla[due.key[1]].append(due.sla_due)
             built._raised.append((due.raised_at, task_id))
-        for lists in (built._acknowledge, built._resolve, built._sla):
-            for values in lists.values():
-                values.sort()
+        built._all.sort()
+        for values in built._sla.values():
+            values.sort()
         built._raised.sort()
         return built
 
@@ -93,34 +133,55 @@ class ActiveTasks:
         """The task as it is now: ``None`` when it is not active (or not there)."""
         was = self._tasks.pop(task_id, None)
         if was is not None:
-            if was.acknowledge_due is not None:
-                _remove(self._acknowledge[was.key], was.acknowledge_due)
-            _remove(self._resolve[was.key], was.resolve_due)
+            for deadlines in self._holding(was):
+                deadlines.remove(was)
             _remove(self._sla[was.key[1]], was.sla_due)
             del self._raised[bisect_left(self._raised, (was.raised_at, task_id))]
         if due is not None:
             self._tasks[task_id] = due
-            if due.acknowledge_due is not None:
-                insort(self._acknowledge[due.key], due.acknowledge_due)
-            insort(self._resolve[due.key], due.resolve_due)
+            for deadlines in self._holding(due):
+                deadlines.add(due)
             insort(self._sla[due.key[1]], due.sla_due)
             insort(self._raised, (due.raised_at, task_id))
+
+    def _holding(self, due: Due) -> list[Deadlines]:
+        """Where ``due`` is counted: among all, and in every kept window it was raised in."""
+        return [self._all] + [
+            deadlines
+            for (since, department), deadlines in self._since.items()
+            if since <= due.raised_at and department in (None, due.department)
+        ]
 
     def overdue(self, now: datetime, window: Window) -> dict[Pair, tuple[int, int]]:
         """Active tasks raised in ``window`` past their deadline per key: (not acknowledged,
         not resolved), keys with none left out (``figures._overdue``'s scan, counted)."""
         at = micros(now)
-        if window.since is None and window.until is None and window.department is None:
-            return _nonzero(self._overdue_per_key(at, window.team))
+        if window.until is None:
+            return _nonzero(self._since_start(window).overdue(at, window.team))
         lo = 0 if window.since is None else bisect_left(self._raised, (micros(window.since),))
-        hi = len(self._raised)
-        if window.until is not None:
-            hi = bisect_left(self._raised, (micros(window.until),))
-        if window.department is None and 2 * (hi - lo) > len(self._raised):
-            counts = self._overdue_per_key(at, window.team)  # all, less those outside
-            outside = self._raised[:lo] + self._raised[hi:]
-            return _nonzero(self._count(outside, at, window, counts, -1))
-        return _nonzero(self._count(self._raised[lo:hi], at, window, {}, 1))
+        hi = bisect_left(self._raised, (micros(window.until),))
+        return _nonzero(self._count(self._raised[lo:hi], at, window))
+
+    def _since_start(self, window: Window) -> Deadlines:
+        """The deadlines of the tasks raised since the window's start: kept from the first
+        time it is asked for until ``MAX_WINDOWS`` later ones push it out."""
+        if window.since is None and window.department is None:
+            return self._all
+        since = _FIRST if window.since is None else micros(window.since)
+        key = (since, window.department)
+        found = self._since.get(key)
+        if found is None:
+            found = Deadlines()
+            for _, task_id in self._raised[bisect_left(self._raised, (since,)) :]:
+                due = self._tasks[task_id]
+                if window.department in (None, due.department):
+                    if due.acknowledge_due is not None:
+                        found.acknowledge[due.key].append(due.acknowledge_due)
+                    found.resolve[due.key].append(due.resolve_due)
+            if len(self._since) >= MAX_WINDOWS:
+                del self._since[next(iter(self._since))]
+            self._since[key] = found.sort()
+        return found
 
     def standing(self, now: datetime, at_risk: timedelta) -> Standing:
         """Active tasks per team: ``sla_due`` passed (breached), within ``at_risk`` (at_risk),
@@ -137,21 +198,21 @@ class ActiveTasks:
                 found[(team, "ok")] = ok
         return found
 
-    def _overdue_per_key(self, at: int, team: str | None) -> dict[Pair, tuple[int, int]]:
-        return {
-            key: (bisect_right(self._acknowledge.get(key, ()), at), bisect_right(dues, at))
-            for key, dues in self._resolve.items()
-            if team is None or key[1] == team
-        }
+    def holds_until(self, now: datetime, at_risk: timedelta) -> datetime:
+        """When a count read at ``now`` next moves: an SLA deadline reached or coming within
+        ``at_risk`` (the standing, the acknowledgements), a resolve deadline passed (the
+        figures): ``figures.holds_until``, from the kept deadlines instead of four queries."""
+        at, risk = micros(now), micros(now + at_risk)
+        found = [_after(dues, at, bisect_right) for dues in self._all.resolve.values()]
+        for dues in self._sla.values():
+            found += [_after(dues, at, bisect_left), _after(dues, risk, bisect_left, risk - at)]
+        first = min((t for t in found if t is not None), default=None)
+        return FOREVER if first is None else _EPOCH + first * _MICROSECOND
 
     def _count(
-        self,
-        tasks: list[tuple[int, str]],
-        at: int,
-        window: Window,
-        into: dict[Pair, tuple[int, int]],
-        sign: int,
+        self, tasks: list[tuple[int, str]], at: int, window: Window
     ) -> dict[Pair, tuple[int, int]]:
+        into: dict[Pair, tuple[int, int]] = {}
         for _, task_id in tasks:
             due = self._tasks[task_id]
             if window.team is not None and due.key[1] != window.team:
@@ -162,8 +223,16 @@ class ActiveTasks:
             unresolved = due.resolve_due <= at
             if late or unresolved:
                 was = into.get(due.key, (0, 0))
-                into[due.key] = (was[0] + sign * late, was[1] + sign * unresolved)
+                into[due.key] = (was[0] + late, was[1] + unresolved)
         return into
+
+
+def _after(
+    values: list[int], at: int, bisect: Callable[[list[int], int], int], shift: int = 0
+) -> int | None:
+    """The first of sorted ``values`` after ``at`` (by ``bisect``), less ``shift``."""
+    i = bisect(values, at)
+    return values[i] - shift if i < len(values) else None
 
 
 def _remove(values: list[int], value: int) -> None:
@@ -215,6 +284,13 @@ def standing(conn: sa.Connection, now: datetime, at_risk: timedelta) -> Standing
     with _lock:
         kept = _current(conn)
         return None if kept is None else kept.standing(now, at_risk)
+
+
+def holds_until(conn: sa.Connection, now: datetime, at_risk: timedelta) -> datetime | None:
+    """Until when counts read at ``now`` hold at the rollups' version now (None: scan)."""
+    with _lock:
+        kept = _current(conn)
+        return None if kept is None else kept.holds_until(now, at_risk)
 
 
 def _current(conn: sa.Connection) -> ActiveTasks | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Generic, TypeVar, cast
 
 import sqlalchemy as sa
@@ -52,7 +52,6 @@ from services.core.stats import LatencySummary
 
 T = TypeVar("T")
 CACHE_SIZE: Final = 256
-FOREVER: Final = datetime.max.replace(tzinfo=UTC)
 _cache: dict[tuple[Any, ...], Any] = {}
 flights = Flights()  # the bench swaps it for cold reads
 
@@ -196,7 +195,7 @@ def _next_deadline(conn: sa.Connection, now: datetime) -> datetime:
 
 
 def _first(*found: datetime | None) -> datetime:
-    return min((at for at in found if at is not None), default=FOREVER)
+    return min((at for at in found if at is not None), default=active_kept.FOREVER)
 
 
 def _figures_of(
@@ -362,7 +361,7 @@ def sla_standing(conn: sa.Connection, *, now: datetime, at_risk: timedelta = AT_
     found = cached(
         conn,
         ("standing", at_risk),
-        lambda: Timed(_standing(conn, now, at_risk), now, _next_line(conn, now, at_risk)),
+        lambda: Timed(_standing(conn, now, at_risk), now, holds_until(conn, now, at_risk)),
         fresh=lambda timed: timed.holds(now),
     )
     return found.value
@@ -384,10 +383,11 @@ def _standing_scan(conn: sa.Connection, now: datetime, at_risk: timedelta) -> St
     return {(str(team), str(sla)): int(n) for team, sla, n in conn.execute(query)}
 
 
-def holds_until(conn: sa.Connection, now: datetime) -> datetime:
+def holds_until(conn: sa.Connection, now: datetime, at_risk: timedelta = AT_RISK) -> datetime:
     """Until when figures and SLA standing read at ``now`` hold (while the rollups do not
     change): the next deadline of an active task, or its next crossing into at risk."""
-    return min(_next_deadline(conn, now), _next_line(conn, now, AT_RISK))
+    kept = active_kept.holds_until(conn, now, at_risk)  # else: four queries
+    return kept or min(_next_deadline(conn, now), _next_line(conn, now, at_risk))
 
 
 def _next_line(conn: sa.Connection, now: datetime, at_risk: timedelta) -> datetime:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.api.active_kept import ActiveTasks, Due, micros
+from services.api.active_kept import FOREVER, MAX_WINDOWS, ActiveTasks, Due, micros
 from services.api.rollup_reads import Window
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -21,6 +21,8 @@ WINDOWS = (
     Window(since=NOW - timedelta(days=9), until=NOW - timedelta(days=2), team="billing"),
     Window(department="sales"),
     Window(until=NOW - timedelta(days=3), department="support"),
+    Window(since=NOW - timedelta(days=7), department="sales"),  # a kept window, one department
+    Window(since=NOW - timedelta(days=7), team="payments"),  # the same start, another filter
 )
 
 
@@ -75,6 +77,8 @@ def test_patched_task_by_task_counts_what_a_look_at_every_task_counts(seed: int)
     rng = random.Random(seed)
     truth = {f"t{n}": a_task(rng) for n in range(400)}
     kept = ActiveTasks.of(truth.items())
+    for window in WINDOWS:  # the windows without an end kept from here on, patched with the rest
+        kept.overdue(NOW, window)
     for step in range(300):  # changed, closed, new; a task put twice as it is
         task_id = f"t{rng.randrange(500)}"
         due = None if rng.random() < 0.3 else a_task(rng)
@@ -90,6 +94,36 @@ def test_patched_task_by_task_counts_what_a_look_at_every_task_counts(seed: int)
         for window in WINDOWS:
             assert kept.overdue(now, window) == looked_at(truth, now, window), (now, window)
         assert kept.standing(now, timedelta(hours=1)) == standing_looked_at(truth, now), now
+        assert kept.holds_until(now, timedelta(hours=1)) == holds_looked_at(truth, now), now
+
+
+def holds_looked_at(tasks: dict[str, Due], now: datetime) -> datetime:
+    """``figures.holds_until``'s four queries, over the tasks: the first SLA deadline at or
+    after ``now`` or after ``now`` + 1 h (less the hour), the first resolve deadline after."""
+    at, hour = micros(now), 3600 * 10**6
+    found = [due.sla_due for due in tasks.values() if due.sla_due >= at]
+    found += [due.sla_due - hour for due in tasks.values() if due.sla_due >= at + hour]
+    found += [due.resolve_due for due in tasks.values() if due.resolve_due > at]
+    return FOREVER if not found else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
+        microseconds=min(found)
+    )
+
+
+def test_windows_pushed_out_of_the_kept_ones_are_counted_again_when_asked_for() -> None:
+    rng = random.Random(7)
+    truth = {f"t{n}": a_task(rng) for n in range(300)}
+    kept = ActiveTasks.of(truth.items())
+    starts = [Window(since=NOW - timedelta(hours=h)) for h in range(1, 3 * MAX_WINDOWS)]
+    for window in starts:  # an hour-aligned start moving on, then back to the first ones
+        assert kept.overdue(NOW, window) == looked_at(truth, NOW, window)
+    kept.put("t1", None)
+    truth.pop("t1")
+    for window in starts:
+        assert kept.overdue(NOW, window) == looked_at(truth, NOW, window), window
+
+
+def test_nothing_active_holds_for_ever() -> None:
+    assert ActiveTasks.of([]).holds_until(NOW, timedelta(hours=1)) == FOREVER
 
 
 def test_equal_deadlines_count_at_the_edges_as_the_scan_does() -> None:

@@ -154,7 +154,7 @@ class ActiveTasks:
 
     def overdue(self, now: datetime, window: Window) -> dict[Pair, tuple[int, int]]:
         """Active tasks raised in ``window`` past their deadline per key: (not acknowledged,
-        not resolved), keys with none left out (``figures._overdue``'s scan, counted)."""
+        not resolved), keys with none left out (``deadlines.overdue``'s scan, counted)."""
         at = micros(now)
         if window.until is None:
             return _nonzero(self._since_start(window).overdue(at, window.team))
@@ -164,28 +164,30 @@ class ActiveTasks:
 
     def _since_start(self, window: Window) -> Deadlines:
         """The deadlines of the tasks raised since the window's start: kept from the first
-        time it is asked for until ``MAX_WINDOWS`` later ones push it out."""
+        time it is asked for until ``MAX_WINDOWS`` others were asked for since."""
         if window.since is None and window.department is None:
             return self._all
         since = _FIRST if window.since is None else micros(window.since)
         key = (since, window.department)
-        found = self._since.get(key)
-        if found is None:
-            found = Deadlines()
-            for _, task_id in self._raised[bisect_left(self._raised, (since,)) :]:
-                due = self._tasks[task_id]
-                if window.department in (None, due.department):
-                    if due.acknowledge_due is not None:
-                        found.acknowledge[due.key].append(due.acknowledge_due)
-                    found.resolve[due.key].append(due.resolve_due)
-            if len(self._since) >= MAX_WINDOWS:
-                del self._since[next(iter(self._since))]
-            self._since[key] = found.sort()
+        found = self._since.pop(key, None) or self._raised_since(since, window.department)
+        if len(self._since) >= MAX_WINDOWS:
+            del self._since[next(iter(self._since))]
+        self._since[key] = found  # put last: the least recently asked for goes first
         return found
+
+    def _raised_since(self, since: int, department: str | None) -> Deadlines:
+        found = Deadlines()
+        for _, task_id in self._raised[bisect_left(self._raised, (since,)) :]:
+            due = self._tasks[task_id]
+            if department in (None, due.department):
+                if due.acknowledge_due is not None:
+                    found.acknowledge[due.key].append(due.acknowledge_due)
+                found.resolve[due.key].append(due.resolve_due)
+        return found.sort()
 
     def standing(self, now: datetime, at_risk: timedelta) -> Standing:
         """Active tasks per team: ``sla_due`` passed (breached), within ``at_risk`` (at_risk),
-        or later (ok); none left out (``figures._standing``'s scan, counted)."""
+        or later (ok); none left out (``deadlines.standing``'s scan, counted)."""
         at, risk = micros(now), micros(now + at_risk)
         found: Standing = {}
         for team, dues in self._sla.items():
@@ -198,14 +200,18 @@ class ActiveTasks:
                 found[(team, "ok")] = ok
         return found
 
-    def holds_until(self, now: datetime, at_risk: timedelta) -> datetime:
-        """When a count read at ``now`` next moves: an SLA deadline reached or coming within
-        ``at_risk`` (the standing, the acknowledgements), a resolve deadline passed (the
-        figures): ``figures.holds_until``, from the kept deadlines instead of four queries."""
-        at, risk = micros(now), micros(now + at_risk)
+    def holds_until(self, now: datetime, at_risk: timedelta | None) -> datetime:
+        """When a count read at ``now`` next moves: a resolve deadline or an SLA deadline
+        passed (``overdue``), or, with ``at_risk``, an SLA deadline reached or coming within
+        ``at_risk`` (``standing``): ``deadlines.holds_until``'s queries, from the kept."""
+        at = micros(now)
         found = [_after(dues, at, bisect_right) for dues in self._all.resolve.values()]
         for dues in self._sla.values():
-            found += [_after(dues, at, bisect_left), _after(dues, risk, bisect_left, risk - at)]
+            if at_risk is None:
+                found.append(_after(dues, at, bisect_right))
+            else:
+                risk = micros(now + at_risk)
+                found += [_after(dues, at, bisect_left), _after(dues, risk, bisect_left, risk - at)]
         first = min((t for t in found if t is not None), default=None)
         return FOREVER if first is None else _EPOCH + first * _MICROSECOND
 
@@ -286,7 +292,7 @@ def standing(conn: sa.Connection, now: datetime, at_risk: timedelta) -> Standing
         return None if kept is None else kept.standing(now, at_risk)
 
 
-def holds_until(conn: sa.Connection, now: datetime, at_risk: timedelta) -> datetime | None:
+def holds_until(conn: sa.Connection, now: datetime, at_risk: timedelta | None) -> datetime | None:
     """Until when counts read at ``now`` hold at the rollups' version now (None: scan)."""
     with _lock:
         kept = _current(conn)

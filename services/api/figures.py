@@ -16,11 +16,10 @@ from typing import Any, Final, Generic, TypeVar, cast
 
 import sqlalchemy as sa
 
-from services.api import active_kept
+from services.api import deadlines
 from services.api.active_kept import Pair, Standing
+from services.api.deadlines import AT_RISK
 from services.api.flights import Flights
-from services.api.models import TASKS
-from services.api.models.rollups import active
 from services.api.rollup_reads import Sums, Window, get, read_rollups
 from services.api.rollups import stamp
 from services.api.tally import (
@@ -45,7 +44,6 @@ from services.api.tally import (
     is_total,
 )
 from services.api.tally import TASKS as TASK_COUNT
-from services.core.departments import asking_department
 from services.core.stats import LatencySummary
 
 # --- a cache per version of the rollups ----------------------------------------------------
@@ -168,7 +166,7 @@ def figures(
     found = cached(
         conn,
         ("figures", window),
-        lambda: Timed(_figures_of(conn, now, window), now, _next_deadline(conn, now)),
+        lambda: Timed(_figures_of(conn, now, window), now, deadlines.next_deadline(conn, now)),
         fresh=lambda timed: timed.holds(now),
     )
     return found.value
@@ -187,22 +185,11 @@ class Timed(Generic[T]):
         return self.since <= now < self.until
 
 
-def _next_deadline(conn: sa.Connection, now: datetime) -> datetime:
-    t = TASKS.c
-    acknowledge = sa.select(sa.func.min(t.sla_due)).where(active(), t.sla_due > now)
-    resolve = sa.select(sa.func.min(t.resolve_by)).where(active(), t.resolve_by > now)
-    return _first(conn.scalar(acknowledge), conn.scalar(resolve))
-
-
-def _first(*found: datetime | None) -> datetime:
-    return min((at for at in found if at is not None), default=active_kept.FOREVER)
-
-
 def _figures_of(
     conn: sa.Connection, now: datetime, window: Window, sums: Sums | None = None
 ) -> list[Figures]:
     sums = read_rollups(conn, FIGURE_MEASURES, window) if sums is None else sums
-    overdue = _overdue(conn, now, window)
+    overdue = deadlines.overdue(conn, now, window)
     keys = sorted({(k[1], k[2], k[3]) for k in _per_key(sums)} | set(overdue))
     return [_figures(sums, key, overdue.get(key, (0, 0))) for key in keys]
 
@@ -240,47 +227,6 @@ def _figures(sums: Sums, key: Pair, overdue: tuple[int, int]) -> Figures:
 
 def _share(met: int, missed: int) -> float | None:
     return None if met + missed == 0 else met / (met + missed)
-
-
-def _overdue(conn: sa.Connection, now: datetime, window: Window) -> active_kept.Overdue:
-    """Open tasks past a deadline, not yet in the rollups (ack, resolve): kept, or a scan."""
-    kept = active_kept.overdue(conn, now, window)
-    return _overdue_scan(conn, now, window) if kept is None else kept
-
-
-def _overdue_scan(conn: sa.Connection, now: datetime, window: Window) -> active_kept.Overdue:
-    t = TASKS.c
-    deadline = sa.func.coalesce(t.resolve_by, t.sla_due)
-    ack = sa.func.sum(sa.case((sa.and_(t.acknowledged_at.is_(None), t.sla_due <= now), 1), else_=0))
-    res = sa.func.sum(sa.case((deadline <= now, 1), else_=0))
-    # the source only where no department was kept (no bound value: one GROUP BY key)
-    unknown = sa.or_(t.department.is_(None), t.department == sa.literal_column("''"))
-    source = sa.case((unknown, t.source))
-    query = (
-        sa.select(t.department, source, t.team, t.answered_by, ack, res)
-        .where(active(), t.sla_due <= now, *_task_filters(window))
-        .group_by(t.department, source, t.team, t.answered_by)
-    )
-    out: dict[Pair, tuple[int, int]] = {}
-    for department, origin, team, by, acks, resolves in conn.execute(query):
-        key = (department or asking_department(origin), team, ROUTER if by == ROUTER else TEAM)
-        was = out.get(key, (0, 0))
-        out[key] = (was[0] + int(acks or 0), was[1] + int(resolves or 0))
-    return {key: value for key, value in out.items() if value != (0, 0)}
-
-
-def _task_filters(window: Window) -> list[sa.ColumnElement[bool]]:
-    t = TASKS.c
-    where = []
-    if window.since is not None:
-        where.append(t.raised_at >= window.since)
-    if window.until is not None:
-        where.append(t.raised_at < window.until)
-    if window.team is not None:
-        where.append(t.team == window.team)
-    if window.department is not None:
-        where.append(t.department == window.department)
-    return where
 
 
 # --- who waits on whom ----------------------------------------------------------------------
@@ -350,8 +296,6 @@ def window_figures(
 
 # --- SLA standing of the active tasks -------------------------------------------------------
 
-AT_RISK: Final = timedelta(hours=1)
-
 
 def sla_standing(conn: sa.Connection, *, now: datetime, at_risk: timedelta = AT_RISK) -> Standing:
     """Active tasks per team whose ``sla_due`` has passed (breached), comes within
@@ -361,39 +305,9 @@ def sla_standing(conn: sa.Connection, *, now: datetime, at_risk: timedelta = AT_
     found = cached(
         conn,
         ("standing", at_risk),
-        lambda: Timed(_standing(conn, now, at_risk), now, holds_until(conn, now, at_risk)),
+        lambda: Timed(
+            deadlines.standing(conn, now, at_risk), now, deadlines.holds_until(conn, now, at_risk)
+        ),
         fresh=lambda timed: timed.holds(now),
     )
     return found.value
-
-
-def _standing(conn: sa.Connection, now: datetime, at_risk: timedelta) -> Standing:
-    kept = active_kept.standing(conn, now, at_risk)  # else (too many, no version): a scan
-    return _standing_scan(conn, now, at_risk) if kept is None else kept
-
-
-def _standing_scan(conn: sa.Connection, now: datetime, at_risk: timedelta) -> Standing:
-    t = TASKS.c
-    line = sa.case(
-        (t.sla_due < now, "breached"), (t.sla_due < now + at_risk, "at_risk"), else_="ok"
-    )
-    of_active = sa.select(t.team, line.label("sla")).where(active())
-    rows = of_active.subquery()  # PostgreSQL does not see two bound CASEs as one GROUP BY key
-    query = sa.select(rows.c.team, rows.c.sla, sa.func.count()).group_by(rows.c.team, rows.c.sla)
-    return {(str(team), str(sla)): int(n) for team, sla, n in conn.execute(query)}
-
-
-def holds_until(conn: sa.Connection, now: datetime, at_risk: timedelta = AT_RISK) -> datetime:
-    """Until when figures and SLA standing read at ``now`` hold (while the rollups do not
-    change): the next deadline of an active task, or its next crossing into at risk."""
-    kept = active_kept.holds_until(conn, now, at_risk)  # else: four queries
-    return kept or min(_next_deadline(conn, now), _next_line(conn, now, at_risk))
-
-
-def _next_line(conn: sa.Connection, now: datetime, at_risk: timedelta) -> datetime:
-    """When the next active task turns breached or at risk: the standing holds until then."""
-    t = TASKS.c
-    due = conn.scalar(sa.select(sa.func.min(t.sla_due)).where(active(), t.sla_due >= now))
-    later = sa.select(sa.func.min(t.sla_due)).where(active(), t.sla_due >= now + at_risk)
-    risky = conn.scalar(later)
-    return _first(due, risky - at_risk if risky is not None else None)

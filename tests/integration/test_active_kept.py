@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services.api import active_kept, figures
+from services.api import active_kept, deadlines
 from services.api.metrics import RollupCollector
 from services.api.models import TASKS
 from services.api.rollup_reads import Window
@@ -68,7 +68,7 @@ def test_counts_patched_after_writes_equal_a_scan_of_every_active_task(
     seeded(engine, random_mix(1200))
     active_kept.forget()
     with engine.connect() as conn:
-        before = {now: figures._overdue(conn, now, Window()) for now in MOMENTS}
+        before = {now: deadlines.overdue(conn, now, Window()) for now in MOMENTS}
         version = stamp(conn)[0]
     changed(engine, random.Random(4))
     was = dict(active_kept.stats)
@@ -76,9 +76,9 @@ def test_counts_patched_after_writes_equal_a_scan_of_every_active_task(
         assert stamp(conn)[0] > version
         for now in MOMENTS:
             for window in WINDOWS:
-                assert figures._overdue(conn, now, window) == overdue_by_scan(conn, now, window)
-            assert figures._standing(conn, now, figures.AT_RISK) == standing_by_scan(engine, now)
-        after = {now: figures._overdue(conn, now, Window()) for now in MOMENTS}
+                assert deadlines.overdue(conn, now, window) == overdue_by_scan(conn, now, window)
+            assert deadlines.standing(conn, now, deadlines.AT_RISK) == standing_by_scan(engine, now)
+        after = {now: deadlines.overdue(conn, now, Window()) for now in MOMENTS}
     assert after != before  # the writes are in the counts
     assert active_kept.stats["patched"] - was["patched"] == 1  # then kept at that version
     assert active_kept.stats["full"] == was["full"]
@@ -89,11 +89,11 @@ def test_a_rebuild_reads_the_active_tasks_whole(engine: sa.Engine) -> None:
     seeded(engine, random_mix(300))
     active_kept.forget()
     with engine.connect() as conn:
-        first = figures._overdue(conn, NOW, Window())
+        first = deadlines.overdue(conn, NOW, Window())
     was = dict(active_kept.stats)
     with engine.begin() as conn:
         rebuild(conn)  # a new epoch: nothing kept is patched
     with engine.connect() as conn:
-        assert figures._overdue(conn, NOW, Window()) == first
+        assert deadlines.overdue(conn, NOW, Window()) == first
     assert active_kept.stats["full"] - was["full"] == 1
     assert active_kept.stats["patched"] == was["patched"]

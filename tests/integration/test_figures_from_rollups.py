@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from services.api import figures, rollups
+from services.api import deadlines, figures, rollups
 from services.api.dashboard import series
 from services.api.db import downgrade, make_engine, upgrade
 from services.api.lifecycle import ACTIVE
@@ -184,14 +184,14 @@ def test_the_sales_answers_equal_the_task_rows(engine: sa.Engine) -> None:
 
 
 def overdue_by_scan(conn: sa.Connection, now: datetime, window: Window) -> dict[Any, Any]:
-    """``figures._overdue`` as it was: the same query over every active task, no index."""
+    """``deadlines.overdue`` as it was: the same query over every active task, no index."""
     t = TASKS.c
     deadline = sa.func.coalesce(t.resolve_by, t.sla_due)
     ack = sa.func.sum(sa.case((sa.and_(t.acknowledged_at.is_(None), t.sla_due <= now), 1), else_=0))
     res = sa.func.sum(sa.case((deadline <= now, 1), else_=0))
     query = (
         sa.select(t.department, t.source, t.team, t.answered_by, ack, res)
-        .where(t.state.in_(sorted(ACTIVE)), t.sla_due <= now, *figures._task_filters(window))
+        .where(t.state.in_(sorted(ACTIVE)), t.sla_due <= now, *deadlines.task_filters(window))
         .group_by(t.department, t.source, t.team, t.answered_by)
     )
     out: dict[Any, tuple[int, int]] = {}
@@ -217,9 +217,9 @@ def test_past_deadline_counts_equal_the_scan(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         for now in (NOW, NOW - timedelta(days=2), NOW + timedelta(hours=5)):
             for window in WINDOWS:
-                ours = figures._overdue(conn, now, window)
+                ours = deadlines.overdue(conn, now, window)
                 assert ours == overdue_by_scan(conn, now, window), (now, window)
-        assert figures._overdue(conn, NOW, Window())  # not a trivial set
+        assert deadlines.overdue(conn, NOW, Window())  # not a trivial set
 
 
 def test_sla_standing_equals_the_collectors_scan_as_time_goes_by(engine: sa.Engine) -> None:

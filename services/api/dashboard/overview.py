@@ -14,7 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from services.api import figures
+from services.api import deadlines, figures
 from services.api.auth import Principal
 from services.api.dashboard import series as timeseries
 from services.api.deps import ApiContext
@@ -151,7 +151,7 @@ def build(api: ApiContext, principal: Principal, window: str) -> Overview:
             conn,
             key,
             lambda: figures.Timed(
-                _build(conn, principal, window, now), now, figures.holds_until(conn, now)
+                _build(conn, principal, window, now), now, deadlines.holds_until(conn, now)
             ),
             fresh=lambda timed: timed.holds(now),
         )

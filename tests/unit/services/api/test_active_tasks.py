@@ -95,17 +95,31 @@ def test_patched_task_by_task_counts_what_a_look_at_every_task_counts(seed: int)
             assert kept.overdue(now, window) == looked_at(truth, now, window), (now, window)
         assert kept.standing(now, timedelta(hours=1)) == standing_looked_at(truth, now), now
         assert kept.holds_until(now, timedelta(hours=1)) == holds_looked_at(truth, now), now
+        assert kept.holds_until(now, None) == next_deadline_looked_at(truth, now), now
 
 
 def holds_looked_at(tasks: dict[str, Due], now: datetime) -> datetime:
-    """``figures.holds_until``'s four queries, over the tasks: the first SLA deadline at or
+    """``deadlines.holds_until``'s four queries, over the tasks: the first SLA deadline at or
     after ``now`` or after ``now`` + 1 h (less the hour), the first resolve deadline after."""
     at, hour = micros(now), 3600 * 10**6
     found = [due.sla_due for due in tasks.values() if due.sla_due >= at]
     found += [due.sla_due - hour for due in tasks.values() if due.sla_due >= at + hour]
     found += [due.resolve_due for due in tasks.values() if due.resolve_due > at]
-    return FOREVER if not found else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(
-        microseconds=min(found)
+    return (
+        FOREVER
+        if not found
+        else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=min(found))
+    )
+
+
+def next_deadline_looked_at(tasks: dict[str, Due], now: datetime) -> datetime:
+    """``deadlines.next_deadline``'s two queries: the first SLA or resolve deadline after."""
+    at = micros(now)
+    found = [d for due in tasks.values() for d in (due.sla_due, due.resolve_due) if d > at]
+    return (
+        FOREVER
+        if not found
+        else datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=min(found))
     )
 
 
@@ -138,3 +152,14 @@ def test_equal_deadlines_count_at_the_edges_as_the_scan_does() -> None:
     assert kept.standing(NOW + timedelta(microseconds=1), timedelta(hours=1)) == {
         ("billing", "breached"): 3
     }
+
+
+def test_the_window_asked_for_at_every_version_stays_kept_among_many_asked_once() -> None:
+    rng = random.Random(8)
+    kept = ActiveTasks.of((f"t{n}", a_task(rng)) for n in range(100))
+    overview = Window(since=NOW - timedelta(days=7))
+    for h in range(1, 4 * MAX_WINDOWS):  # an API client's starts, each asked once
+        kept.overdue(NOW, overview)
+        kept.overdue(NOW, Window(since=NOW - timedelta(hours=h)))
+    assert len(kept._since) == MAX_WINDOWS
+    assert (micros(overview.since or NOW), None) in kept._since

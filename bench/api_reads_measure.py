@@ -38,6 +38,7 @@ from services.api.dashboard import series
 from services.api.flights import Flights
 from services.api.models import TASKS
 from services.api.rollups import tallied
+from services.api.server import quiet_collector
 from services.api.settings import ApiSettings
 from services.local.kafka import free_port
 
@@ -54,6 +55,7 @@ def serving(url: str, engine: sa.Engine) -> Iterator[str]:
         database_url=url, api_projector=False, api_delivery=False, api_page_size_max=100
     )
     app = create_app(settings, engine=engine, publisher=_NoPublisher())
+    quiet_collector()  # as ``handoff serve api`` does
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -16,7 +16,7 @@ from typing import Final, Literal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.api.db import ApiToken
+from services.api.db import ApiToken, reading
 
 TokenScope = Literal["read", "write", "admin"]
 SCOPES: Final[tuple[str, ...]] = ("read", "write", "admin")
@@ -87,7 +87,7 @@ def authenticate(engine: sa.Engine, token: str) -> Principal | None:
     """The principal for ``token``, or None if it is unknown or revoked."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 256:
         return None
-    with Session(engine) as session:
+    with reading(engine) as conn, Session(bind=conn) as session:
         row = session.scalar(
             sa.select(ApiToken).where(
                 ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from services.api import auth
 from services.api.dashboard.session import DashboardSession
-from services.api.db import ApiToken
+from services.api.db import ApiToken, reading
 from services.api.deps import ApiContext
 
 
 def principal_for_hash(engine: sa.Engine, token_hash: str) -> auth.Principal | None:
     """The principal of the live token with this SHA-256 (as :func:`auth.authenticate`)."""
-    with Session(engine) as session:
+    with reading(engine) as conn, Session(bind=conn) as session:
         row = session.scalar(
             sa.select(ApiToken).where(
                 ApiToken.token_hash == token_hash, ApiToken.revoked_at.is_(None)

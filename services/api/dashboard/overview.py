@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from services.api import deadlines, figures
 from services.api.auth import Principal
 from services.api.dashboard import series as timeseries
+from services.api.db import reading
 from services.api.deps import ApiContext
 from services.api.payloads.stats import FiguresOut, WaitingOut
 
@@ -146,7 +147,7 @@ def build(api: ApiContext, principal: Principal, window: str) -> Overview:
     window = timeseries.window_of(window)
     now = api.clock()
     key = ("overview", window, timeseries.window_start(window, now), principal)
-    with api.engine.connect() as conn:
+    with reading(api.engine) as conn:
         found = figures.cached(
             conn,
             key,
@@ -188,7 +189,7 @@ class SalesView:
 def sales_view(api: ApiContext, principal: Principal) -> SalesView:
     now = api.clock()
     since = timeseries.window_start("30d", now)
-    with api.engine.connect() as conn:
+    with reading(api.engine) as conn:
         found = figures.figures(conn, now=now, since=since, department="sales")
         answered = timeseries.answers_of(conn, since=since, department="sales")
     return SalesView(groups=[FiguresOut.of(f) for f in found], answers=answered)

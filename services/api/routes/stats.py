@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from services.api import figures as read
+from services.api.db import reading
 from services.api.deps import Api, Reader
 from services.api.payloads.errors import AUTH_ERRORS, INVALID_INPUT
 from services.api.payloads.fields import TeamName, UtcInstant
@@ -57,7 +58,7 @@ def feedback_latency(
         Query(description="Only answers delivered at or after this (ISO 8601, with offset)"),
     ] = None,
 ) -> Response:
-    with api.engine.connect() as conn:
+    with reading(api.engine) as conn:
         found = read.feedback_latency(conn, team=team, since=since)
     return as_json(found, lambda: LatencyStats.of(found))
 
@@ -80,7 +81,7 @@ def stats_figures(
         str | None, Query(min_length=1, max_length=64, description="The asking department")
     ] = None,
 ) -> Response:
-    with api.engine.connect() as conn:
+    with reading(api.engine) as conn:
         found = read.figures(
             conn, now=api.clock(), since=since, until=until, team=team, department=department
         )
@@ -105,6 +106,6 @@ def stats_who_waits(
     since: Annotated[UtcInstant | None, Query(description="Raised at or after")] = None,
     until: Annotated[UtcInstant | None, Query(description="Raised before")] = None,
 ) -> WhoWaitsOut:
-    with api.engine.connect() as conn:
+    with reading(api.engine) as conn:
         pairs = read.who_waits(conn, since=since, until=until)
     return WhoWaitsOut(pairs=[WaitingOut.of(w) for w in pairs])

@@ -6,7 +6,9 @@ tasks (about 71,000 active) each was a scan of them, 15-23 ms and 13-15 ms, at e
 version of the rollups: after every task change. Here the active tasks are read once per
 database (and epoch); at a later version only the tasks changed after the kept one
 (``tasks.changed_in``, migration 0015) are read again, and the counts against ``now`` are
-bisections of sorted deadlines per key.
+bisections of sorted deadlines per key. A window without an end (the overview's 7 days
+hold most active tasks) keeps its own sorted deadlines, patched with the rest; the
+instant until which the counts hold (the next deadline) is read from them too.
 
 The version is read before the tasks: a task committed in between is read again at the
 next version and replaces what was kept of it. Counting is done under the lock that

@@ -42,6 +42,7 @@ def _environment() -> Environment:
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # they ship in the package: read once, not stat'ed at every page
     )
     env.filters.update(duration=duration, percent=percent, iso=iso)
     return env

@@ -31,6 +31,7 @@ from tests.processes import Service, spawn, start_group_at_end, stop, wait_healt
 
 INGEST_TOPICS = (topics.INGEST_SUPPORT, topics.INGEST_SALES)
 TAKEOVER_BOUND_S = 120.0  # waiting longer than this: recorded as this
+STACKS_AFTER_S = 30.0  # probes not routed by then: every worker's stacks into its log
 PARTITIONS = 4
 
 
@@ -115,7 +116,8 @@ def _stream_with_kills(bootstrap: str, workers: Workers, events: int, kills: int
             # restarted at once, as a supervisor would: it rejoins while the survivor
             # works through the backlog, so "routing again" includes that rebalance too
             restarted = workers.spawn(kill % 2)
-            resumed.append(_routing_again(bootstrap, routed, f"{run_id}-probe{kill}", killed_at))
+            probes = f"{run_id}-probe{kill}"
+            resumed.append(_routing_again(bootstrap, workers, routed, probes, killed_at))
             restarts.append(workers.ready(kill % 2, restarted))
         row.accepted += _send(producer, chunks[kills], where)
         _settle(row, routed, dead, where)
@@ -156,7 +158,9 @@ def _send(producer: KafkaProducer, events: list[Event], where: dict[str, str]) -
     return len(acked)
 
 
-def _routing_again(bootstrap: str, routed: RoutedTally, prefix: str, killed_at: float) -> float:
+def _routing_again(
+    bootstrap: str, workers: Workers, routed: RoutedTally, prefix: str, killed_at: float
+) -> float:
     """Seconds from the kill until a probe on every ingest partition is routed."""
     producer = Producer(bootstrap)
     try:
@@ -164,8 +168,20 @@ def _routing_again(bootstrap: str, routed: RoutedTally, prefix: str, killed_at: 
         ids = {_probe(producer, topic, partition, prefix) for topic, partition in slots}
     finally:
         producer.close()
-    routed.wait_for(ids, TAKEOVER_BOUND_S)
+    if not routed.wait_for(ids, STACKS_AFTER_S):
+        _ask_for_stacks(workers, sorted(ids - routed.tasks.keys()))
+        routed.wait_for(ids, TAKEOVER_BOUND_S - STACKS_AFTER_S)
     return time.monotonic() - killed_at
+
+
+def _ask_for_stacks(workers: Workers, missing: list[str]) -> None:
+    """A partition that does not route again: each worker writes where every one of its
+    tasks and threads is into its log (SIGUSR1: the stacks, by Faust's worker, ``mode``)."""
+    print(f"\nnot routed {STACKS_AFTER_S:.0f} s after the probes: {missing}; stacks asked of "
+          f"every worker into its log", flush=True)  # fmt: skip
+    for worker in workers.running.values():
+        if worker.proc.poll() is None:
+            os.kill(worker.proc.pid, signal.SIGUSR1)
 
 
 def _probe(producer: Producer, topic: str, partition: int, prefix: str) -> str:

@@ -104,8 +104,8 @@ class StartAt:
         return kept
 
 
-JOIN_WARN_S: Final = 30.0  # no partitions and not in the group this long: say so
-JOIN_LIMIT_S: Final = 120.0  # ... this long: a new consumer joins instead
+JOIN_WARN_S: Final = 10.0  # no partitions and not in the group this long: say so
+JOIN_LIMIT_S: Final = 30.0  # ... this long: a new consumer joins instead
 
 
 class JoinStalledError(RuntimeError):
@@ -118,7 +118,10 @@ class JoinWatch:
     against Kafka 4.4: no partitions, no error, nothing logged): a warning after
     ``warn_s``, then :class:`JoinStalledError` after ``limit_s`` so the caller builds a new
     consumer. A member that is in the group with no partitions (more replicas than
-    partitions) is not stalled, nor is one with partitions."""
+    partitions) is not stalled, nor is one with partitions. A join that ends normally takes
+    well under a second with one member, a few seconds with several (each rejoins at its
+    next poll), so 30 s replaces only a stalled one; a replaced member leaves its group
+    first. Both messages say where the coordinator's join stands."""
 
     group_id: str
     warn_s: float = JOIN_WARN_S
@@ -137,14 +140,15 @@ class JoinWatch:
         waited = now - self._since
         if waited >= self.limit_s:
             raise JoinStalledError(
-                f"group {self.group_id}: no partitions after {waited:.0f} s; a new consumer joins"
+                f"group {self.group_id}: no partitions after {waited:.0f} s "
+                f"({join_state(consumer)}); a new consumer joins"
             )
         if waited >= self.warn_s and not self._warned:
             self._warned = True
             log.warning(
-                "projector: group %s has given this consumer no partitions for %.0f s; "
+                "projector: group %s has given this consumer no partitions for %.0f s (%s); "
                 "a new consumer joins after %.0f s",
-                self.group_id, waited, self.limit_s,
+                self.group_id, waited, join_state(consumer), self.limit_s,
             )  # fmt: skip
 
 
@@ -152,3 +156,22 @@ def _in_group(consumer: Any) -> bool:
     """Whether the consumer is a stable member of its group (kafka-python's coordinator)."""
     coordinator = getattr(consumer, "_coordinator", None)
     return bool(getattr(coordinator, "state", None) == MemberState.STABLE)
+
+
+def join_state(consumer: Any) -> str:
+    """Where kafka-python's coordinator stands in its join, for the operator and the next
+    bug report: its state, the coordinator broker, the generation and member id, whether it
+    wants to rejoin and whether a JoinGroup is in flight."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None:
+        return "no coordinator"
+    generation = getattr(coordinator, "_generation", None)
+    task = getattr(coordinator, "_join_task", None)
+    return (
+        f"state {getattr(coordinator, 'state', '?')}, "
+        f"coordinator {getattr(coordinator, 'coordinator_id', '?')}, "
+        f"generation {getattr(generation, 'generation_id', '?')}, "
+        f"member {getattr(generation, 'member_id', '?') or '-'}, "
+        f"rejoin needed {getattr(coordinator, 'rejoin_needed', '?')}, "
+        f"join in flight {task is not None and not getattr(task, 'is_done', True)}"
+    )

@@ -2,7 +2,8 @@
 API replicas than partitions) is not taken for a stalled join, however small the bound.
 
 The stalled join itself (kafka-python 3.0.12 against Kafka 4.4: no partitions, no error)
-could not be produced on demand; its rules are in the unit test of the same name."""
+could not be produced on demand; its rules are in the unit test of the same name. What
+its messages say of the join is read here from a real consumer's coordinator."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import uuid
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from services.api.consumer import JoinWatch
+from services.api.consumer import JoinWatch, join_state
 
 
 def test_a_member_in_its_group_without_partitions_is_not_stalled(kafka_bootstrap: str) -> None:
@@ -45,6 +46,12 @@ def test_a_member_in_its_group_without_partitions_is_not_stalled(kafka_bootstrap
                 break
         assert sorted(len(c.assignment()) for c in consumers) == [0, 1]
         idle = next(c for c in consumers if not c.assignment())
+        # what the stall's messages say is read from kafka-python's coordinator, by name
+        where = join_state(idle)
+        assert where.startswith("state <stable>, coordinator "), where
+        assert "?" not in where, where
+        assert "member -" not in where, where
+        assert where.endswith("rejoin needed False, join in flight False"), where
         watch = watches[consumers.index(idle)]
         until = time.monotonic() + 2.0  # four times the bound
         while time.monotonic() < until:

@@ -14,6 +14,7 @@ from kafka.errors import KafkaError
 from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 
 from schemas import topics
+from services.kafka_group import subscribed
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,7 @@ class ProjectorConfig:
 
 
 def kafka_consumer(config: ProjectorConfig) -> KafkaConsumer:
-    return KafkaConsumer(
-        *PROJECTED,
+    consumer = KafkaConsumer(
         partition_assignment_strategy=[RangePartitionAssignor],  # partition N of both, together
         bootstrap_servers=config.bootstrap,
         group_id=config.group_id,
@@ -49,6 +49,7 @@ def kafka_consumer(config: ProjectorConfig) -> KafkaConsumer:
         max_poll_records=config.max_poll_records,
         bootstrap_timeout_ms=max(2000, config.session_timeout_ms),
     )
+    return subscribed(consumer, PROJECTED)
 
 
 def commit_offsets(consumer: KafkaConsumer, offsets: Offsets) -> None:

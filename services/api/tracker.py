@@ -29,6 +29,7 @@ from services.connectors.base import IssueDraft, IssueRef
 from services.connectors.content import issue_draft
 from services.connectors.retry import GaveUpError
 from services.connectors.webhook import print_item
+from services.kafka_group import subscribed
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,7 @@ def source_topics(team: str) -> list[str]:
 
 
 def _consumer(config: TrackerConfig) -> KafkaConsumer:
-    return KafkaConsumer(
-        *source_topics(config.team),
+    consumer = KafkaConsumer(
         bootstrap_servers=config.bootstrap,
         group_id=config.group_id,
         enable_auto_commit=False,
@@ -85,6 +85,7 @@ def _consumer(config: TrackerConfig) -> KafkaConsumer:
         session_timeout_ms=6000,
         heartbeat_interval_ms=2000,
     )
+    return subscribed(consumer, source_topics(config.team))
 
 
 def consume(config: TrackerConfig, sync: TeamSync) -> int:

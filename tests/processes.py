@@ -22,6 +22,12 @@ from services.local.kafka import free_port
 from services.local.processes import terminate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# The partitions of every topic two tests may share on the session's broker (the ingest
+# topics, handoff.sla, handoff.feedback, ...): a platform's router keeps its tables'
+# changelogs at HANDOFF_TOPIC_PARTITIONS (4), and Faust will not read a source topic with
+# fewer partitions than its table's changelog; it warns and waits. The first test to create
+# a shared topic decides its count for the session, so they all say the same.
+SHARED_PARTITIONS = 4
 
 
 @dataclass(frozen=True)

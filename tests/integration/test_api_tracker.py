@@ -22,6 +22,7 @@ from schemas import topics
 from schemas.events import TASK_ROUTED, Priority, TaskRouted, derived_id, envelope
 from services.cli import app
 from services.kafka_admin import ensure_topics
+from tests.processes import SHARED_PARTITIONS
 from tests.receivers import Origin
 
 RAISED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -54,7 +55,8 @@ def test_one_item_per_task_then_its_update_with_the_auth_header(
     kafka_bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     team = f"tracker-{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_bootstrap, [topics.team_topic(team), topics.SLA, topics.FEEDBACK], 1)
+    ensure_topics(kafka_bootstrap, [topics.team_topic(team)], 1)
+    ensure_topics(kafka_bootstrap, [topics.SLA, topics.FEEDBACK], SHARED_PARTITIONS)
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     for value in (
         routed(team, 0),

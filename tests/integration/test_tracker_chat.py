@@ -28,6 +28,7 @@ from services.connectors.config import ConnectorSpec
 from services.connectors.registry import build_chat
 from services.core.backoff import BackoffPolicy
 from services.kafka_admin import ensure_topics
+from tests.processes import SHARED_PARTITIONS
 from tests.team_events import RAISED, publish, routed_task
 from tests.vendors.chat import BLOCK_KIT, TEAMS_MESSAGE, ChatServer
 
@@ -52,7 +53,8 @@ def test_new_work_and_sla_signals_reach_slack_and_teams_valid(
     kafka_bootstrap: str, sqlite_engine: Any, language: str
 ) -> None:
     team = f"chat-{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_bootstrap, [topics.team_topic(team), topics.SLA, topics.FEEDBACK], 1)
+    ensure_topics(kafka_bootstrap, [topics.team_topic(team)], 1)
+    ensure_topics(kafka_bootstrap, [topics.SLA, topics.FEEDBACK], SHARED_PARTITIONS)
     opened = task(team)
     escalated = task(team, task_id=derived_id("task", team, "2"), escalated_from="billing-ui")
     signal = SlaSignal(

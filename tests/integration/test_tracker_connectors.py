@@ -34,6 +34,7 @@ from services.connectors.config import ConnectorSpec
 from services.connectors.registry import build_tracker
 from services.core.backoff import BackoffPolicy
 from services.kafka_admin import ensure_topics
+from tests.processes import SHARED_PARTITIONS
 from tests.team_events import RAISED, publish, routed_task
 from tests.vendors.backlog import BacklogServer
 from tests.vendors.github import GitHubServer
@@ -96,7 +97,8 @@ def test_one_issue_per_task_then_updates_through_rate_limits_and_5xx(
     sqlite_engine: Any,
 ) -> None:
     team = f"billing-{uuid.uuid4().hex[:8]}"
-    ensure_topics(kafka_bootstrap, [topics.team_topic(team), topics.SLA, topics.FEEDBACK], 1)
+    ensure_topics(kafka_bootstrap, [topics.team_topic(team)], 1)
+    ensure_topics(kafka_bootstrap, [topics.SLA, topics.FEEDBACK], SHARED_PARTITIONS)
     first, second = routed_task(team, 1), routed_task(team, 2)
     joined = first.model_copy(update={"event_count": 2, "summary": "2 requests from 2 accounts"})
     urgent = joined.model_copy(
@@ -159,9 +161,8 @@ def test_a_tracker_that_keeps_refusing_parks_the_task_in_the_dlq_with_the_reason
 ) -> None:
     """GitHub answering 401 (a revoked token): not retried, parked with the vendor's answer."""
     team = f"billing-{uuid.uuid4().hex[:8]}"
-    ensure_topics(
-        kafka_bootstrap, [topics.team_topic(team), topics.SLA, topics.FEEDBACK, topics.DLQ], 1
-    )
+    ensure_topics(kafka_bootstrap, [topics.team_topic(team)], 1)
+    ensure_topics(kafka_bootstrap, [topics.SLA, topics.FEEDBACK, topics.DLQ], SHARED_PARTITIONS)
     dlq = KafkaConsumer(bootstrap_servers=kafka_bootstrap, consumer_timeout_ms=5000)
     # every partition: on the session's broker handoff.dlq may have more than one
     numbers = sorted(dlq.partitions_for_topic(topics.DLQ) or {0})

@@ -32,7 +32,7 @@ from services.api.tracker_apply import Applier, ApplyConfig, run_applier
 from services.ingest.app import create_app as create_ingest
 from services.ingest.settings import IngestSettings
 from services.kafka_admin import ensure_handoff_topics
-from tests.processes import start_group_at_end, wait_for
+from tests.processes import SHARED_PARTITIONS, start_group_at_end, wait_for
 from tests.receivers import Origin
 from tests.vendors import webhooks as hooks
 
@@ -85,7 +85,7 @@ def backlog(client: TestClient, task_id: str, at: datetime) -> list[int]:
 
 @pytest.fixture(scope="module")
 def bootstrap(kafka_bootstrap: str) -> str:
-    ensure_handoff_topics(kafka_bootstrap, ["billing-ui"], 1)
+    ensure_handoff_topics(kafka_bootstrap, ["billing-ui"], SHARED_PARTITIONS)
     return kafka_bootstrap
 
 

@@ -129,6 +129,39 @@ def ensure_rules_topic(bootstrap: str) -> list[str]:
     return ensure_topics(bootstrap, [topics.RULES], 1, config)
 
 
+def partition_counts(bootstrap: str, names: Iterable[str]) -> dict[str, int]:
+    """The partition count of each topic of ``names`` that exists."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="handoff-admin")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [n for n in dict.fromkeys(names) if n in existing]
+        described = admin.describe_topics(wanted) if wanted else []
+        return {topic["name"]: len(topic["partitions"]) for topic in described}
+    finally:
+        admin.close()
+
+
+def unmatched_partitions(bootstrap: str, names: Iterable[str], partitions: int) -> str | None:
+    """What is wrong when a topic of ``names`` has other than ``partitions`` partitions.
+
+    Faust keeps each table's changelog partitioned as the topic that feeds it; given a
+    topic with fewer partitions it does not fail, it warns every 10 s and routes nothing
+    from it. A topic auto-created by the broker (a producer writing before the router
+    made it) gets the broker's num.partitions, 1 on a stock Kafka."""
+    counts = partition_counts(bootstrap, names)
+    wrong = {name: n for name, n in sorted(counts.items()) if n != partitions}
+    if not wrong:
+        return None
+    found = "; ".join(f"{name} has {n}" for name, n in wrong.items())
+    return (
+        f"the topics the router reads and its tables' changelogs need "
+        f"HANDOFF_TOPIC_PARTITIONS={partitions} partitions each, but {found}. Before the "
+        f"first start, set HANDOFF_TOPIC_PARTITIONS to the topics' count; after it, add "
+        f"partitions to the smaller ones (kafka-topics.sh --alter --partitions {partitions}) "
+        f'once they are drained, since keys move (docs/runbook.md, "Topic partitions")'
+    )
+
+
 def ensure_router_topics(
     bootstrap: str,
     teams: Iterable[str],

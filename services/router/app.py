@@ -70,7 +70,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from schemas import topics
 from services.core.errors import HandoffError
 from services.core.routing import RoutingRules
-from services.kafka_admin import ensure_router_topics
+from services.kafka_admin import ensure_router_topics, unmatched_partitions
 from services.router.batch import BatchedTable
 from services.router.consuming import handled, install, taken
 from services.router.handlers.accounts import AccountHandlers
@@ -351,6 +351,11 @@ def run_worker(settings: RouterSettings) -> None:
     app = build_app(settings, holder, registry=REGISTRY, metrics=metrics)
     changelogs = [table.changelog_topic.get_topic_name() for table in app.tables.values()]
     _ensure_topics(settings, rules.teams, changelogs)
+    sources = sorted({name for agent in app.agents.values() for name in agent.channel.topics})
+    if wrong := unmatched_partitions(
+        settings.kafka_bootstrap, [*sources, *changelogs], settings.topic_partitions
+    ):
+        sys.exit(f"router: cannot start: {wrong}")
     start_position(settings.router_offset_reset, settings.kafka_bootstrap, settings.router_app_id)
     feed = _rules_feed(settings, holder, metrics)
     feed.start()

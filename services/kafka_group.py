@@ -5,8 +5,8 @@ metadata of those topics has come back, so the group's leader assigns nothing ("
 partition metadata for topic …") and the group rebalances a second time when the
 metadata lands. That second join is where consumers were seen to stall: the broker's log
 shows the JoinGroup and SyncGroup answered, then no heartbeat until the session expired,
-and the consumer never got its partitions (issue 10; CI failed on it in
-test_tracker_way_back and test_tracker_it_case). Waiting for the topics' metadata after
+and the consumer never got its partitions (issue 10; CI failed on it twice in
+test_tracker_way_back). Waiting for the topics' metadata after
 subscribing and before the first poll makes the first join the only one: one generation
 in 20 joins of 20 here, against two generations in 14 of 15 without.
 """

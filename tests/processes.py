@@ -30,6 +30,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_PARTITIONS = 4
 
 
+def handoff_cli(
+    env: dict[str, str], *args: str, cwd: Path = REPO_ROOT, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
+    """``python -m services.cli *args`` run to its end; its exit code and output as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Service:
     name: str

@@ -10,14 +10,13 @@ default six attempts.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.chaos import callbacks
 from services.api.db import upgrade
+from tests.processes import handoff_cli
 
 pytestmark = [pytest.mark.filterwarnings("ignore::ResourceWarning")]
 
@@ -39,14 +38,8 @@ def test_retry_names_what_it_cannot_retry(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     env["HANDOFF_DATABASE_URL"] = f"sqlite:///{tmp_path / 'h.db'}"
     upgrade(env["HANDOFF_DATABASE_URL"])
-    nothing = subprocess.run(
-        [sys.executable, "-m", "services.cli", "deliveries", "retry"],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    unknown = subprocess.run(
-        [sys.executable, "-m", "services.cli", "deliveries", "retry", "no-such-delivery"],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    nothing = handoff_cli(env, "deliveries", "retry")
+    unknown = handoff_cli(env, "deliveries", "retry", "no-such-delivery")
     assert nothing.returncode == 2
     assert "--source" in nothing.stderr
     assert unknown.returncode == 1

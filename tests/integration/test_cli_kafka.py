@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from kafka import KafkaAdminClient
 
 from services.local.kafka import KAFKA_VERSION, free_port_pair
+from tests.processes import handoff_cli
 
 
 def handoff(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    return handoff_cli(env, *args, cwd=cwd, timeout=180)
 
 
 def test_kafka_up_status_down(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,23 +14,15 @@ from kafka import KafkaConsumer, TopicPartition
 from schemas import topics
 from schemas.events import CloudEvent
 from services.kafka_admin import ensure_topics
+from tests.processes import handoff_cli
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 LINES = 300
 
 
 def run_cli(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     env["HANDOFF_KAFKA_BOOTSTRAP"] = bootstrap
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "ingest", *args],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return handoff_cli(env, "ingest", *args)
 
 
 def test_import_twice_is_harmless_and_rejects_are_written(

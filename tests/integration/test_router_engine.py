@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -38,7 +37,7 @@ from tests.integration.router_process import (
     unique,
     write_rules,
 )
-from tests.processes import REPO_ROOT, read_topic, wait_for
+from tests.processes import handoff_cli, read_topic, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -199,10 +198,7 @@ RULES_B = RULES_A.replace("route: {team: reload-a", "route: {team: reload-b")
 
 
 def publish(env: dict[str, str], path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "rules", "publish", str(path)],
-        env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    return handoff_cli(env, "rules", "publish", str(path), timeout=60)
 
 
 def end_offsets(bootstrap: str, topic: str) -> int:

@@ -9,14 +9,12 @@ auto-creates with its num.partitions, 1 on a stock Kafka.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 from services.kafka_admin import ensure_topics, partition_counts
 from tests.integration.router_process import router_env
-from tests.processes import REPO_ROOT, SHARED_PARTITIONS
+from tests.processes import SHARED_PARTITIONS, handoff_cli
 
 
 def test_partition_counts_are_read_from_the_broker(kafka_bootstrap: str) -> None:
@@ -33,15 +31,7 @@ def test_a_changelog_with_fewer_partitions_stops_the_router_at_start(
     env = router_env(kafka_bootstrap, tmp_path)
     changelog = f"{env['HANDOFF_ROUTER_APP_ID']}-accounts_to_requests-changelog"
     ensure_topics(kafka_bootstrap, [changelog], 1, {"cleanup.policy": "compact"})
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "serve", "router"],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = handoff_cli(env, "serve", "router")
     assert done.returncode != 0
     said = done.stderr.strip().splitlines()[-1]
     assert said.startswith("router: cannot start: "), said

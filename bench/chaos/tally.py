@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from schemas import topics
 from schemas.dlq import DeadLetter
+from services.kafka_group import RECONNECT_BACKOFF_MAX_MS
 
 PARKED = "CallbackDeliveryFailed"
 _DELIVERY = re.compile(r"callback delivery (\S+) to ")
@@ -30,8 +31,9 @@ class Tally:
         self.records = 0
         self.stamps: list[float] = []  # each record's timestamp (when it was produced), epoch s
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-        )
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+            reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,  # as the services: read on at once
+        )  # fmt: skip
         partitions = _partitions(self._consumer, topic)
         self._consumer.assign(partitions)
         ends = self._consumer.end_offsets(partitions)

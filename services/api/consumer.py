@@ -14,7 +14,7 @@ from kafka.errors import KafkaError
 from kafka.structs import MemberState, OffsetAndMetadata, TopicPartition
 
 from schemas import topics
-from services.kafka_group import subscribed
+from services.kafka_group import group_consumer
 
 log = logging.getLogger(__name__)
 
@@ -37,19 +37,17 @@ class ProjectorConfig:
 
 
 def kafka_consumer(config: ProjectorConfig) -> KafkaConsumer:
-    consumer = KafkaConsumer(
-        partition_assignment_strategy=[RangePartitionAssignor],  # partition N of both, together
-        bootstrap_servers=config.bootstrap,
+    return group_consumer(
+        PROJECTED,
+        bootstrap=config.bootstrap,
         group_id=config.group_id,
+        partition_assignment_strategy=[RangePartitionAssignor],  # partition N of both, together
         client_id=config.client_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
         session_timeout_ms=config.session_timeout_ms,
         heartbeat_interval_ms=config.heartbeat_interval_ms,
         max_poll_records=config.max_poll_records,
         bootstrap_timeout_ms=max(2000, config.session_timeout_ms),
     )
-    return subscribed(consumer, PROJECTED)
 
 
 def commit_offsets(consumer: KafkaConsumer, offsets: Offsets) -> None:

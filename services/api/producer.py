@@ -9,6 +9,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from services.core.errors import HandoffError
+from services.kafka_group import RECONNECT_BACKOFF_MAX_MS
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class AckedProducer:
                         linger_ms=0,
                         max_block_ms=timeout_ms,
                         bootstrap_timeout_ms=timeout_ms,
+                        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
                     )
                 except KafkaError as exc:
                     raise PublishError(topic, f"broker unreachable ({exc!r})") from exc

@@ -29,7 +29,7 @@ from services.connectors.base import IssueDraft, IssueRef
 from services.connectors.content import issue_draft
 from services.connectors.retry import GaveUpError
 from services.connectors.webhook import print_item
-from services.kafka_group import subscribed
+from services.kafka_group import group_consumer
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +77,13 @@ def source_topics(team: str) -> list[str]:
 
 
 def _consumer(config: TrackerConfig) -> KafkaConsumer:
-    consumer = KafkaConsumer(
-        bootstrap_servers=config.bootstrap,
+    return group_consumer(
+        source_topics(config.team),
+        bootstrap=config.bootstrap,
         group_id=config.group_id,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
         session_timeout_ms=6000,
         heartbeat_interval_ms=2000,
     )
-    return subscribed(consumer, source_topics(config.team))
 
 
 def consume(config: TrackerConfig, sync: TeamSync) -> int:

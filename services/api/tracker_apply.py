@@ -37,7 +37,7 @@ from services.api.feedback import Change, FeedbackPublisher, change_task
 from services.api.models.trackers import TrackerChangeApplied
 from services.api.producer import AckedProducer
 from services.api.projection import dead_letter, decode_event
-from services.kafka_group import subscribed
+from services.kafka_group import group_consumer
 
 log = logging.getLogger(__name__)
 GROUP = "handoff-tracker-apply"
@@ -141,12 +141,10 @@ class ApplyConfig:
 
 def run_applier(config: ApplyConfig, applier: Applier) -> int:
     """Consume ``handoff.tracker`` into ``applier``; the number of messages handled."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=config.bootstrap, group_id=config.group_id,
-        enable_auto_commit=False, auto_offset_reset="earliest",
+    consumer = group_consumer(
+        [topics.TRACKER], bootstrap=config.bootstrap, group_id=config.group_id,
         session_timeout_ms=6000, heartbeat_interval_ms=2000,
     )  # fmt: skip
-    subscribed(consumer, [topics.TRACKER])
     dlq = AckedProducer(config.bootstrap, client_id="handoff-tracker-apply-dlq")
     try:
         return _loop(consumer, config, applier, dlq)

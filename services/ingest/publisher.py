@@ -36,6 +36,7 @@ from services.core.errors import HandoffError
 from services.ingest import probes
 from services.ingest.probes import BrokerHealth, built_with_cleanup, servers
 from services.kafka_admin import bootstrap_addresses, probe_tcp
+from services.kafka_group import RECONNECT_BACKOFF_MAX_MS
 
 __all__ = [
     "BrokerHealth",
@@ -50,7 +51,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 LINGER_MS = 5
-RECONNECT_BACKOFF_MAX_MS = 1000  # back within a second of the broker (the default is 30 s)
 HEALTH_CACHE_S = 1.0
 WEDGED_AFTER_ACK_TIMEOUTS = 2.0
 

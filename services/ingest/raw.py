@@ -269,23 +269,19 @@ def _consume(
     raw_metrics: RawIngestMetrics,
     status: StatusServer,
 ) -> None:
-    from kafka import KafkaConsumer
-
     from services.ingest.publisher import KafkaPublisher
     from services.kafka_admin import ensure_topics
-    from services.kafka_group import subscribed
+    from services.kafka_group import group_consumer
 
     names = [raw_topic(s) for s in settings.ingest_raw_sources]
     ensure_topics(settings.kafka_bootstrap, [*names, topics.DLQ], settings.topic_partitions)
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
+    consumer = group_consumer(
+        names,
+        bootstrap=settings.kafka_bootstrap.split(","),
         group_id=settings.ingest_raw_consumer_group,
         client_id="handoff-ingest-raw",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
         session_timeout_ms=settings.ingest_raw_session_timeout_ms,
     )
-    subscribed(consumer, names)
     publisher = KafkaPublisher(
         settings.kafka_bootstrap,
         ack_timeout_s=settings.ingest_ack_timeout_s,

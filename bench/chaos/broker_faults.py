@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.chaos.platform import Traffic, Watch, platform, wait_projected
+from bench.chaos.platform import Traffic, Watch, first_projected_after, platform, wait_projected
 from bench.chaos.report import Row
 from services.local.kafka import LocalKafka
 from services.local.kafka_cluster import LocalKafkaCluster
@@ -25,33 +25,40 @@ from tests.processes import Platform
 RECOVERY_BOUND_S = 60.0  # waiting longer than this for a 202 or a routed event: not recovered
 
 
-def broker_outage(broker: LocalKafka, home: Path, how: str, outage_s: float = 15.0) -> Row:
-    """Stop (``stop``) or kill (``kill``) the broker for ``outage_s`` under traffic."""
+def broker_outage(
+    broker: LocalKafka, home: Path, how: str, outage_s: float = 15.0, rate: float | None = None
+) -> Row:
+    """Stop (``stop``) or kill (``kill``) the broker for ``outage_s`` under traffic.
+
+    ``rate``: tickets a second (``None``: as fast as ingest answers).
+    """
     run = unique(f"chaos-broker-{how}")
     row = Row(f"2 broker {'SIGTERM' if how == 'stop' else 'SIGKILL'} {outage_s:.0f}s")
     with platform(broker.bootstrap, home, run) as started:
         watch = Watch(broker.bootstrap, run)
-        with Traffic(started.ingest.url, run) as traffic:
+        with Traffic(started.ingest.url, run, rate=rate) as traffic:
             _steady(traffic)
             broker.kill() if how == "kill" else broker.down()
             time.sleep(outage_s)
             broker.up(timeout=120)
-            _recovered(row, traffic, watch, time.monotonic())
+            _recovered(row, started, traffic, watch, time.monotonic())
             time.sleep(3)  # traffic goes on after the recovery
         _settle(row, started, traffic, watch)
     return row
 
 
-def cluster_member_loss(cluster: LocalKafkaCluster, home: Path, stream_s: float = 20.0) -> Row:
+def cluster_member_loss(
+    cluster: LocalKafkaCluster, home: Path, stream_s: float = 20.0, rate: float | None = None
+) -> Row:
     """Kill one broker of three mid-stream and leave it down; the stream goes on."""
     run = unique("chaos-cluster")
     row = Row("3 cluster: 1 of 3 brokers SIGKILL")
     with platform(cluster.bootstrap, home, run) as started:
         watch = Watch(cluster.bootstrap, run)
-        with Traffic(started.ingest.url, run) as traffic:
+        with Traffic(started.ingest.url, run, rate=rate) as traffic:
             _steady(traffic)
             cluster.node(2).kill()
-            _recovered(row, traffic, watch, time.monotonic())
+            _recovered(row, started, traffic, watch, time.monotonic())
             time.sleep(stream_s)
         _settle(row, started, traffic, watch)
     return row
@@ -64,14 +71,20 @@ def _steady(traffic: Traffic) -> None:
     time.sleep(3)
 
 
-def _recovered(row: Row, traffic: Traffic, watch: Watch, moment: float) -> None:
-    """Seconds from ``moment`` to the first 202 and the first routed event after it."""
+def _recovered(row: Row, started: Platform, traffic: Traffic, watch: Watch, moment: float) -> None:
+    """Seconds from ``moment`` to the first 202, routed event and projected task after it."""
     first_202 = traffic.first_accepted_after(moment, RECOVERY_BOUND_S)
     first_routed = watch.first_routed_after(moment, RECOVERY_BOUND_S)
-    row.recovery = [RECOVERY_BOUND_S if f is None else f for f in (first_202, first_routed)]
-    if first_202 is None or first_routed is None:
-        row.problems.append(f"no 202 or no routed event within {RECOVERY_BOUND_S:.0f}s")
-    row.notes.append(f"first 202 {_s(first_202)}, first routed {_s(first_routed)}")
+    first_projected = first_projected_after(
+        started.env["HANDOFF_DATABASE_URL"], watch.routed.run, moment, RECOVERY_BOUND_S
+    )
+    figures = (first_202, first_routed, first_projected)
+    row.recovery = [RECOVERY_BOUND_S if f is None else f for f in figures]
+    if None in figures:
+        bound = f"{RECOVERY_BOUND_S:.0f}s"
+        row.problems.append(f"no 202, routed event or projected task within {bound}")
+    row.notes.append(f"first 202 {_s(first_202)}, first routed {_s(first_routed)}, "
+                     f"first projected {_s(first_projected)}")  # fmt: skip
 
 
 def _settle(row: Row, started: Platform, traffic: Traffic, watch: Watch) -> None:

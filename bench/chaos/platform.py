@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -47,11 +48,17 @@ def platform(bootstrap: str, home: Path, run: str) -> Iterator[Platform]:
 
 @dataclass
 class Traffic:
-    """Threads posting tickets to ingest; every answer kept as (time, status, event id)."""
+    """Threads posting tickets to ingest; every answer kept as (time, status, event id).
+
+    ``rate`` caps the tickets a second over all threads; ``None`` posts without pause
+    (``make chaos``). A short run paces its traffic so that the backlog left after
+    the fault is seconds of routing, not minutes: the fault is the same either way.
+    """
 
     url: str
     run: str
     threads: int = 4
+    rate: float | None = None
     answers: list[tuple[float, int, str | None]] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -69,9 +76,12 @@ class Traffic:
             worker.join(30)
 
     def _post(self) -> None:
+        interval = self.threads / self.rate if self.rate else 0.0
         with httpx.Client(base_url=self.url, timeout=15) as client:
             while not self.stop.is_set():
+                started = time.monotonic()
                 self._answer(client)
+                self.stop.wait(interval - (time.monotonic() - started))
 
     def _answer(self, client: httpx.Client) -> None:
         ticket_id = uuid.uuid4().hex[:12]
@@ -169,6 +179,41 @@ def projected(database_url: str, run: str) -> int:
             return int(conn.execute(query, {"run": f"{run}%"}).scalar_one())
     finally:
         engine.dispose()
+
+
+def first_projected_after(
+    database_url: str, run: str, moment: float, timeout: float
+) -> float | None:
+    """Seconds from ``moment`` (monotonic) to the first task of the run projected after it.
+
+    The API stamps ``projected_at`` (UTC) as it writes a task; the figure says when the
+    projector wrote again, whenever this reader looked.
+    """
+    wall = datetime.now(UTC) - timedelta(seconds=time.monotonic() - moment)
+    engine = sa.create_engine(database_url)
+    query = sa.text("SELECT min(projected_at) FROM tasks WHERE subject LIKE :run"
+                    " AND projected_at > :wall")  # fmt: skip
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                first = conn.execute(query, {"run": f"{run}%", "wall": _utc_text(wall)}).scalar()
+            if first is not None:
+                return (_as_utc(first) - wall).total_seconds()
+            time.sleep(0.2)
+        return None
+    finally:
+        engine.dispose()
+
+
+def _utc_text(moment: datetime) -> str:
+    """As the API's SQLite rows hold a time (naive UTC, ISO with a space)."""
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def wait_projected(database_url: str, run: str, count: int, timeout_s: float = 120) -> int:

@@ -27,6 +27,7 @@ pytestmark = [
     pytest.mark.usefixtures("collect_kafka_python_leaks"),
 ]
 RECOVERY_BOUND_S = 30.0  # the broker back (or one gone) to the first 202 and routed event
+RATE = 40.0  # tickets a second: below what one router routes here, so the test ends with the fault
 
 
 @pytest.fixture
@@ -63,11 +64,11 @@ def assert_nothing_lost(row: Row) -> None:
 def test_a_killed_broker_back_after_an_outage_every_service_recovers(
     broker: LocalKafka, tmp_path: Path
 ) -> None:
-    assert_nothing_lost(broker_faults.broker_outage(broker, tmp_path, "kill", outage_s=8))
+    assert_nothing_lost(broker_faults.broker_outage(broker, tmp_path, "kill", outage_s=8, rate=RATE))
 
 
 def test_one_broker_of_three_killed_mid_stream_loses_nothing(
     cluster: LocalKafkaCluster, tmp_path: Path
 ) -> None:
-    row = broker_faults.cluster_member_loss(cluster, tmp_path, stream_s=8)
+    row = broker_faults.cluster_member_loss(cluster, tmp_path, stream_s=8, rate=RATE)
     assert_nothing_lost(row)

@@ -9,12 +9,10 @@ reject line, the Kafka path into a dead letter) -- never any other exception.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from html.parser import HTMLParser
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -238,47 +236,6 @@ def string_list(value: object, loc: Loc) -> list[str] | None:
         raise AdapterError.at(loc, f"must be a list, not {_kind(value)}", "list_type")
     out = [text(item, (*loc, i)) for i, item in enumerate(value)]
     return [item for item in out if item] or None
-
-
-# ---- HTML ----------------------------------------------------------------------------------
-
-
-class _TextOnly(HTMLParser):
-    BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in self.BREAKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-        elif tag in self.BREAKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(markup: str) -> str:
-    """Readable plain text from a helpdesk's HTML description (tags dropped, entities decoded)."""
-    if "<" not in markup:
-        return html.unescape(markup).strip()
-    parser = _TextOnly()
-    parser.feed(markup)
-    parser.close()
-    lines = (
-        re.sub(r"[ \t\u00a0]+", " ", line).strip() for line in "".join(parser.parts).split("\n")
-    )
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 # ---- models, accounts, events --------------------------------------------------------------

@@ -20,7 +20,6 @@ from services.ingest.adapters.base import (
     Loc,
     Normalised,
     get,
-    html_to_text,
     instant,
     need_text,
     obj,
@@ -30,6 +29,7 @@ from services.ingest.adapters.base import (
     usable,
 )
 from services.ingest.adapters.helpdesk import HelpdeskTicket, TicketUpdate, is_update, ticket_events
+from services.ingest.adapters.markup import html_to_text
 
 SOURCE = "/sources/freshdesk"
 PRIORITY_CODES = {1: Priority.LOW, 2: Priority.NORMAL, 3: Priority.HIGH, 4: Priority.URGENT}

@@ -36,7 +36,6 @@ from services.ingest.adapters.base import (
     day,
     decimal,
     get,
-    html_to_text,
     instant,
     integer,
     iso,
@@ -46,6 +45,7 @@ from services.ingest.adapters.base import (
     text,
 )
 from services.ingest.adapters.crm import intent, lead_status, note
+from services.ingest.adapters.markup import html_to_text
 
 SOURCE = "/sources/hubspot"
 

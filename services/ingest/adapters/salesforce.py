@@ -35,7 +35,6 @@ from services.ingest.adapters.base import (
     day,
     decimal,
     get,
-    html_to_text,
     instant,
     integer,
     iso,
@@ -45,6 +44,7 @@ from services.ingest.adapters.base import (
     text,
 )
 from services.ingest.adapters.crm import intent, lead_status, note
+from services.ingest.adapters.markup import html_to_text
 
 SOURCE = "/sources/salesforce"
 LEAD_PREFIX, CONTACT_PREFIX, ACCOUNT_PREFIX = "00Q", "003", "001"

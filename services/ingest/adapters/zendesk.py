@@ -26,7 +26,6 @@ from services.ingest.adapters.base import (
     Loc,
     Normalised,
     get,
-    html_to_text,
     instant,
     need_text,
     obj,
@@ -34,6 +33,7 @@ from services.ingest.adapters.base import (
     text,
 )
 from services.ingest.adapters.helpdesk import HelpdeskTicket, TicketUpdate, is_update, ticket_events
+from services.ingest.adapters.markup import html_to_text
 from services.ingest.adapters.zendesk_events import adapt_event, is_event_webhook
 
 SOURCE = "/sources/zendesk"

@@ -30,7 +30,6 @@ from services.ingest.adapters.base import (
     Loc,
     Normalised,
     get,
-    html_to_text,
     instant,
     need_text,
     obj,
@@ -38,6 +37,7 @@ from services.ingest.adapters.base import (
     text,
 )
 from services.ingest.adapters.helpdesk import HelpdeskTicket, TicketUpdate, ticket_events
+from services.ingest.adapters.markup import html_to_text
 
 EVENT_PREFIX = "zen:event-type:"
 TICKET_PREFIX = "zen:event-type:ticket."

@@ -11,13 +11,13 @@ from services.ingest.adapters.base import (
     AdapterError,
     day,
     decimal,
-    html_to_text,
     integer,
     loss_reason,
     string_list,
     text,
     timestamp,
 )
+from services.ingest.adapters.markup import html_to_text
 
 CTX = AdapterContext(received_at=datetime(2026, 3, 2, tzinfo=UTC))
 JST = timezone(timedelta(hours=9))

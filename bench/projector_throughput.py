@@ -127,13 +127,13 @@ def _stored_between(engine: sa.Engine, count: int) -> tuple[float, float]:
     raise RuntimeError(f"not every task projected within {PROJECTION_BOUND_S:.0f} s")
 
 
-def run(count: int) -> dict[str, Any]:
+def run(count: int, *, durable: bool = True) -> dict[str, Any]:
     run_id = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="handoff-bench-projector-") as tmp:
         home = Path(tmp)
         # not under tmp's owner alone: as root the server runs as `postgres`, who must reach it
         pg_home = Path(tempfile.mkdtemp(prefix="handoff-bench-pg-"))
-        server = LocalPostgres(home=pg_home, port=free_port(), durable=True)
+        server = LocalPostgres(home=pg_home, port=free_port(), durable=durable)
         try:
             server.start()
             urls = [_database(server, name) for name in ("bulk", "projector")]
@@ -146,7 +146,8 @@ def run(count: int) -> dict[str, Any]:
             shutil.rmtree(pg_home, ignore_errors=True)
     return {
         "broker": kind,
-        "postgresql": "local, durable (fsync, synchronous commits)",
+        "postgresql": "local, "
+        + ("durable (fsync, synchronous commits)" if durable else "no fsync (as the tests')"),
         "phases": [asdict(p) for p in phases],
         "ratio_projector_to_bulk": round(phases[1].per_s / phases[0].per_s, 3),
     }
@@ -178,8 +179,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument(
+        "--no-fsync", action="store_true",
+        help="PostgreSQL as the tests run it (no fsync, asynchronous commits): the CPU's share",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    report = run(args.events)
+    report = run(args.events, durable=not args.no_fsync)
     print(json.dumps(report, indent=2) if args.json else render(report))
     return 0
 

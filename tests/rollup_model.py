@@ -22,7 +22,7 @@ from services.api.errors import BadActionError, InvalidTransitionError, TaskNotF
 from services.api.feedback import Change, change_task
 from services.api.models import ROLLUPS
 from services.api.projection import task_row
-from services.api.projector import store_task
+from services.api.projector_writes import store_task
 from services.api.rollups import rebuild, tallied
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

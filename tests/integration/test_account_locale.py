@@ -23,7 +23,7 @@ from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted, derived_id, enve
 from schemas.orders import HeldUnits
 from services.api.models.deliveries import DELIVERIES
 from services.api.projection import task_row
-from services.api.projector import store_task
+from services.api.projector_writes import store_task
 from tests.integration.test_accounts import admin_api
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -23,7 +23,7 @@ from schemas.events import TASK_ROUTED, TaskRouted, derived_id, envelope
 from services.api import auth
 from services.api.app import create_app
 from services.api.projection import task_row
-from services.api.projector import store_task
+from services.api.projector_writes import store_task
 from services.api.settings import ApiSettings
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

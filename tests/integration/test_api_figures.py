@@ -25,7 +25,8 @@ from services.api.db import make_engine, upgrade
 from services.api.feedback import Change, change_task
 from services.api.metrics import ApiMetrics
 from services.api.models import ROLLUPS
-from services.api.projector import DUPLICATE, GROUPED, INSERTED, Projector
+from services.api.projector import Projector
+from services.api.projector_writes import DUPLICATE, GROUPED, INSERTED
 from services.api.rollups import rebuild
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -64,7 +64,8 @@ def assert_nothing_lost(row: Row) -> None:
 def test_a_killed_broker_back_after_an_outage_every_service_recovers(
     broker: LocalKafka, tmp_path: Path
 ) -> None:
-    assert_nothing_lost(broker_faults.broker_outage(broker, tmp_path, "kill", outage_s=8, rate=RATE))
+    row = broker_faults.broker_outage(broker, tmp_path, "kill", outage_s=8, rate=RATE)
+    assert_nothing_lost(row)
 
 
 def test_one_broker_of_three_killed_mid_stream_loses_nothing(

@@ -22,7 +22,7 @@ from schemas.sales import DealOutcome
 from services.api import auth
 from services.api.app import create_app
 from services.api.projection import task_row
-from services.api.projector import store_task
+from services.api.projector_writes import store_task
 from services.api.settings import ApiSettings
 from tests.unit.services.api.lead_quality_data import EXPECTED, RECORDS, SINCE, TOTAL, UNTIL
 

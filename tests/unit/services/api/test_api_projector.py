@@ -16,21 +16,20 @@ from prometheus_client import CollectorRegistry
 
 from schemas import topics
 from schemas.events import CloudEvent, derived_id
+from services.api import rollups
 from services.api.db import TASK_EVENTS, TASKS
 from services.api.errors import InvalidEventError
 from services.api.metrics import ApiMetrics
 from services.api.producer import PublishError
 from services.api.projection import dead_letter, decode_event, task_row
-from services.api.projector import (
+from services.api.projector import Projector, ProjectorConfig, RetryLaterError
+from services.api.projector_writes import (
     DEAD_LETTERED,
     DUPLICATE,
     INSERTED,
     REASSIGNED,
     REOPENED,
     UPDATED,
-    Projector,
-    ProjectorConfig,
-    RetryLaterError,
 )
 from services.api.repository import SqlTaskRepository
 
@@ -540,3 +539,57 @@ def test_a_later_routed_event_of_a_grouped_task_grows_its_group(
     assert [e["source_event_id"] for e in task["source_events"]] == ["zd-g1", "zd-g2", "zd-g3"]
     [team] = client.get("/v1/teams").json()["teams"]
     assert (team["open"], team["events"]) == (1, 3)
+
+
+def test_a_poll_of_clean_records_is_stored_in_one_transaction(
+    make_projector: MakeProjector, engine: sa.Engine, make_routed: Any, client: Any
+) -> None:
+    """Five tasks polled together: one commit, the rollups' version moved once, and the
+    figures as five transactions would have left them (issue 15, target 6)."""
+    commits: list[int] = []
+    sa.event.listen(engine, "commit", lambda _conn: commits.append(1))
+    before = client.get("/v1/teams").json()["teams"]
+    with engine.connect() as conn:
+        version = rollups.version(conn)
+    consumer = FakeConsumer([make_routed(f"zd-b{i}").to_bytes() for i in range(5)])
+    projector = make_projector(consumer)
+    projector.start()
+    try:
+        wait_for(lambda: consumer.commits[-1:] == [5])
+    finally:
+        projector.stop()
+    assert projector.processed == {INSERTED: 5}
+    assert len(commits) == 1
+    with engine.connect() as conn:
+        assert rollups.version(conn) == version + 1
+    [team] = client.get("/v1/teams").json()["teams"]
+    assert before == []
+    assert (team["open"], team["events"]) == (5, 5)
+
+
+def test_a_poll_with_a_record_the_database_refuses_goes_one_by_one(
+    make_projector: MakeProjector,
+    dead_letters: FakeDeadLetters,
+    engine: sa.Engine,
+    make_routed: Any,
+) -> None:
+    """The refused record is dead-lettered with the reason; the others are stored, each
+    once, though the poll's shared transaction wrote them before it was rolled back."""
+    with engine.begin() as conn:  # SQLite's own refusal (an IntegrityError) for one subject
+        conn.execute(sa.text(
+            "CREATE TRIGGER refuse BEFORE INSERT ON tasks WHEN NEW.subject = 'refuse me'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        ))  # fmt: skip
+    refused = make_routed("zd-r2", subject="refuse me")
+    values = [make_routed("zd-r1").to_bytes(), refused.to_bytes(), make_routed("zd-r3").to_bytes()]
+    consumer = FakeConsumer(values)
+    projector = make_projector(consumer)
+    projector.start()
+    try:
+        wait_for(lambda: consumer.commits[-1:] == [3])
+    finally:
+        projector.stop()
+    assert projector.processed == {INSERTED: 2, DEAD_LETTERED: 1}
+    assert len(rows(engine)) == 2
+    [(_, letter)] = dead_letters.sent
+    assert letter["reason"].startswith("the database refused the task: refused by the test")

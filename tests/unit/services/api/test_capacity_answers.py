@@ -32,7 +32,7 @@ from services.api.capacity_answers import order_answer
 from services.api.db import Callback, Delivery
 from services.api.feedback import resolve_task
 from services.api.projection import task_row
-from services.api.projector import store_task
+from services.api.projector_writes import store_task
 from tests.unit.services.api.conftest import T0, FakeClock, FakeFeedbackPublisher
 
 SALESFORCE = "/sources/salesforce"

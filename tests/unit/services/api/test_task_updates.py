@@ -15,7 +15,7 @@ from schemas.events import TASK_ROUTED, CloudEvent, TaskRouted, derived_id, enve
 from services.api.db import make_engine
 from services.api.models import TASK_EVENTS, TASKS, Base
 from services.api.projection import task_row
-from services.api.projector import store_task
+from services.api.projector_writes import store_task
 from services.api.task_updates import ESCALATED, TERMS_UPDATED
 
 T0 = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)

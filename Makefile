@@ -54,6 +54,8 @@ bench: venv
 	deploy/scripts/ensure-system.sh
 	$(BIN)/python -m bench.rule_matching
 	$(BIN)/python -m bench.router_throughput
+	$(BIN)/python -m bench.ingest_throughput
+	$(BIN)/python -m bench.projector_throughput
 
 # The fault suite (docs/chaos.md): six scenarios at full size, a table of figures; < 30 min.
 chaos: venv

@@ -59,7 +59,8 @@ class Phase:
     note: str
 
 
-def _phase(name: str, done: int, seconds: float, note: str) -> Phase:
+def phase(name: str, done: int, seconds: float, note: str) -> Phase:
+    """A phase's figures, rounded as printed (a rate of 0 when it took no time)."""
     return Phase(name, done, round(seconds, 3), round(done / seconds, 1) if seconds else 0.0, note)
 
 
@@ -136,8 +137,8 @@ def http_phases(bootstrap: str, home: Path, requests: int, clients: int) -> list
         done, seconds = asyncio.run(_post_all(url + TICKETS_PATH, warmed, clients))
     note = f"{clients} clients, same server"
     return [
-        _phase("http noop", noop_done, noop_s, note),
-        _phase("http tickets", done, seconds, note + ", acks=all"),
+        phase("http noop", noop_done, noop_s, note),
+        phase("http tickets", done, seconds, note + ", acks=all"),
     ]
 
 
@@ -164,7 +165,7 @@ def raw_produce(bootstrap: str, path: Path) -> Phase:
         seconds = time.perf_counter() - started
     finally:
         producer.close()
-    return _phase("file raw", sent, seconds, "kafka-python, acks=all, same bytes")
+    return phase("file raw", sent, seconds, "kafka-python, acks=all, same bytes")
 
 
 def cli_ingest(bootstrap: str, path: Path, lines: int) -> Phase:
@@ -176,7 +177,7 @@ def cli_ingest(bootstrap: str, path: Path, lines: int) -> Phase:
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"handoff ingest exited {done.returncode}: {done.stderr[-500:]!r}")
-    return _phase("file ingest", lines, seconds, "handoff ingest --source zendesk (a process)")
+    return phase("file ingest", lines, seconds, "handoff ingest --source zendesk (a process)")
 
 
 def file_phases(bootstrap: str, home: Path, lines: int) -> list[Phase]:

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from bench.chaos.api_kills import routed
+from bench.ingest_throughput import Phase, phase
 from bench.router_throughput import broker
 from schemas import topics
 from services.api.consumer import ProjectorConfig
@@ -50,19 +51,6 @@ from services.local.postgres import LocalPostgres
 
 PARTITIONS = 4
 PROJECTION_BOUND_S = 900.0
-
-
-@dataclass(frozen=True)
-class Phase:
-    name: str
-    rows: int
-    seconds: float
-    per_s: float
-    note: str
-
-
-def _phase(name: str, rows: int, seconds: float, note: str) -> Phase:
-    return Phase(name, rows, round(seconds, 3), round(rows / seconds, 1) if seconds else 0.0, note)
 
 
 def events(run: str, count: int) -> list[tuple[bytes, bytes]]:
@@ -81,7 +69,7 @@ def bulk_phase(url: str, pairs: list[tuple[bytes, bytes]]) -> Phase:
         seconds = time.perf_counter() - started
     finally:
         engine.dispose()
-    return _phase("bulk insert", len(rows), seconds, "tasks rows, one executemany, one commit")
+    return phase("bulk insert", len(rows), seconds, "tasks rows, one executemany, one commit")
 
 
 def projector_phase(url: str, bootstrap: str, pairs: list[tuple[bytes, bytes]]) -> Phase:
@@ -107,7 +95,7 @@ def projector_phase(url: str, bootstrap: str, pairs: list[tuple[bytes, bytes]]) 
     outcomes = dict(projector.processed)
     if outcomes.get("inserted", 0) != len(pairs):
         raise RuntimeError(f"the projector stored {outcomes}, not {len(pairs)} tasks")
-    return _phase("projector", len(pairs) - 1, last - first, "first stored task to the last")
+    return phase("projector", len(pairs) - 1, last - first, "first stored task to the last")
 
 
 def _stored_between(engine: sa.Engine, count: int) -> tuple[float, float]:
@@ -169,7 +157,7 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"projector throughput, {report['broker']}; PostgreSQL {report['postgresql']}", ""]
     lines.append(f"{'phase':<12} {'rows':>7} {'seconds':>8} {'rows/s':>9}  note")
     for p in report["phases"]:
-        figures = f"{p['rows']:>7} {p['seconds']:>8g} {p['per_s']:>9g}"
+        figures = f"{p['done']:>7} {p['seconds']:>8g} {p['per_s']:>9g}"
         lines.append(f"{p['name']:<12} {figures}  {p['note']}")
     lines += ["", f"projector / bulk insert (target >= 0.5): {report['ratio_projector_to_bulk']}"]
     return "\n".join(lines)

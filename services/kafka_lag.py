@@ -26,6 +26,8 @@ from kafka.admin import OffsetSpec
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from services.kafka_group import RECONNECT_BACKOFF_MAX_MS
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -72,6 +74,7 @@ class KafkaLagReader:
                 client_id="handoff-lag",
                 request_timeout_ms=self._timeout_ms,
                 bootstrap_timeout_ms=self._timeout_ms,
+                reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,
             )
         return self._admin
 

@@ -31,6 +31,7 @@ from schemas import topics
 from services.core.errors import RuleError
 from services.core.routing import RoutingRules
 from services.kafka_admin import ensure_rules_topic, require_broker
+from services.kafka_group import RECONNECT_BACKOFF_MAX_MS
 from services.rules.rules_file import parse_routing_rules, read_routing_rules
 
 log = logging.getLogger(__name__)
@@ -274,7 +275,10 @@ class RulesFeed:
 
 
 def _consumer(bootstrap: str) -> KafkaConsumer:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+        reconnect_backoff_max_ms=RECONNECT_BACKOFF_MAX_MS,  # follows the feed: back at once
+    )  # fmt: skip
     consumer.assign([_PARTITION])
     consumer.seek_to_beginning(_PARTITION)
     return consumer

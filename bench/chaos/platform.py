@@ -187,7 +187,8 @@ def first_projected_after(
     """Seconds from ``moment`` (monotonic) to the first task of the run projected after it.
 
     The API stamps ``projected_at`` (UTC) as it writes a task; the figure says when the
-    projector wrote again, whenever this reader looked.
+    projector wrote again, whenever this reader looked. The platform's database is
+    SQLite (:func:`platform`), whose rows hold the time as text.
     """
     wall = datetime.now(UTC) - timedelta(seconds=time.monotonic() - moment)
     engine = sa.create_engine(database_url)

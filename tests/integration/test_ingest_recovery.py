@@ -140,7 +140,8 @@ class Reader:
             try:
                 got = self.consumer.poll(timeout_ms=200)
             except KafkaError:
-                continue  # what the services' loops do: poll again
+                self.stop.wait(0.2)  # what the services' loops do: poll again, a little later
+                continue
             if got:
                 self.read_at.append(time.monotonic())
 

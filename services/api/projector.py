@@ -18,11 +18,14 @@ A group that never committed starts at the topics' beginning; given ``start_at``
 (``HANDOFF_API_OFFSET_RESET=latest``: the end offsets read before the API
 served), each partition the group never committed skips what lies before it.
 
-Per message: decode and validate, write in one database transaction, commit
-it; per batch, THEN commit the Kafka offsets. What can never be projected goes
-to the dead-letter topic with the reason. When the database (or the
-dead-letter topic) is down nothing is committed: the consumer seeks back to
-the first unfinished message and retries with backoff, so the message is kept.
+Per poll: decode and validate every message, write them all in one database
+transaction (the figures' rollups tallied once), commit it, THEN commit the
+Kafka offsets. A poll with a message that can never be projected, or a signal
+whose task is not stored yet, is written one message per transaction instead,
+as before: the first goes to the dead-letter topic with the reason, the second
+waits. When the database (or the dead-letter topic) is down nothing is
+committed: the consumer seeks back to the first unfinished message and retries
+with backoff, so the message is kept.
 """
 
 from __future__ import annotations

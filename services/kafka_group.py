@@ -12,8 +12,9 @@ in 20 joins of 20 here, against two generations in 14 of 15 without.
 
 kafka-python also backs off between connection attempts up to ``reconnect_backoff_max_ms``,
 30 s by default: a consumer that polled through a 20 s broker outage read its first record
-36–50 s after the broker was back (3 runs); with 1 s, 0.2–0.6 s. Every client of the
-services caps it (:data:`RECONNECT_BACKOFF_MAX_MS`).
+36–50 s after the broker was back (3 runs); with 1 s, 0.2–0.6 s. Every long-lived client
+of the services caps it (:data:`RECONNECT_BACKOFF_MAX_MS`); the CLIs' short-lived ones
+keep the default.
 """
 
 from __future__ import annotations

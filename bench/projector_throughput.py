@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +49,7 @@ from services.api.projector import KafkaDeadLetters, Projector
 from services.kafka_admin import ensure_handoff_topics
 from services.local.kafka import free_port
 from services.local.postgres import LocalPostgres
+from tests.databases import fresh_postgres_database
 
 PARTITIONS = 4
 PROJECTION_BOUND_S = 900.0
@@ -124,11 +126,17 @@ def run(count: int, *, durable: bool = True) -> dict[str, Any]:
         server = LocalPostgres(home=pg_home, port=free_port(), durable=durable)
         try:
             server.start()
-            urls = [_database(server, name) for name in ("bulk", "projector")]
-            with broker(home) as (bootstrap, kind):
-                ensure_handoff_topics(bootstrap, [], partitions=PARTITIONS)
-                pairs = events(run_id, count)
-                phases = [bulk_phase(urls[0], pairs), projector_phase(urls[1], bootstrap, pairs)]
+            with ExitStack() as databases:
+                urls = [databases.enter_context(_database(server.url)) for _ in range(2)]
+                for url in urls:  # bulk, projector: both at the schema's head
+                    upgrade(url)
+                with broker(home) as (bootstrap, kind):
+                    ensure_handoff_topics(bootstrap, [], partitions=PARTITIONS)
+                    pairs = events(run_id, count)
+                    phases = [
+                        bulk_phase(urls[0], pairs),
+                        projector_phase(urls[1], bootstrap, pairs),
+                    ]
         finally:
             server.stop()
             shutil.rmtree(pg_home, ignore_errors=True)
@@ -141,16 +149,7 @@ def run(count: int, *, durable: bool = True) -> dict[str, Any]:
     }
 
 
-def _database(server: LocalPostgres, name: str) -> str:
-    admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    finally:
-        admin.dispose()
-    url = server.url.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    return url
+_database = contextmanager(fresh_postgres_database)  # an empty database, dropped after
 
 
 def render(report: dict[str, Any]) -> str:

@@ -1,11 +1,11 @@
 """html_to_text: the one-regex read of plain markup answers exactly as the HTML parser.
 
-The fragments are what helpdesks write (Zendesk's ``description`` and comment
-``html_body`` are HTML: https://developer.zendesk.com/api-reference/ticketing/tickets/
-ticket_comments/ — "html_body: The comment formatted as HTML"; Salesforce's
-``Description`` of an EmailMessage is ``HtmlBody``) and what trips parsers: comments,
-a bare ``<``, raw-text elements, self-closing tags, unquoted and odd attributes,
-entities cut by a tag, upper-case names.
+The fragments are what helpdesks write and what trips parsers: comments, a bare
+``<``, raw-text elements, self-closing tags, unquoted and odd attributes, entities cut
+by a tag, upper-case names. Helpdesks send HTML: Zendesk's ticket ``description`` (the
+documented ticket object, tests/fixtures/ingest/zendesk_ticket_created.json) and a
+comment's ``html_body`` (the JSON format of
+https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/).
 """
 
 from __future__ import annotations
